@@ -27,3 +27,125 @@ class PromptSet:
     point_labels: np.ndarray | None = None
     box: np.ndarray | None = None
     mask_logits: np.ndarray | None = None
+
+
+PROMPT_KINDS = ("points", "box", "points+box", "points+box+mask")
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """How the student's probability map becomes SAM prompts.
+
+    kinds: one of :data:`PROMPT_KINDS` (paper default ``points+box``).
+    n_points: number of foreground points at the highest probabilities (paper's x).
+    threshold: probability at which a pixel counts as foreground for the box.
+    per_component: one prompt set (box + its own peak point) per connected component
+        of ``prob >= threshold`` instead of one box around everything (beyond the paper:
+        one box around both lungs prompts SAM badly).
+    min_component_area: components smaller than this many pixels are ignored in
+        per-component mode (the largest one is always kept).
+    """
+
+    kinds: str = "points+box"
+    n_points: int = 1
+    threshold: float = 0.5
+    per_component: bool = False
+    min_component_area: int = 64
+
+    def __post_init__(self) -> None:
+        if self.kinds not in PROMPT_KINDS:
+            raise ValueError(f"prompt kinds {self.kinds!r} unknown; choose one of {', '.join(PROMPT_KINDS)}")
+        if self.n_points < 1:
+            raise ValueError(f"n_points must be >= 1, got {self.n_points}")
+
+    @property
+    def label(self) -> str:
+        return self.kinds + ("/per-component" if self.per_component else "")
+
+    @classmethod
+    def parse(cls, text: str, **overrides) -> "PromptConfig":
+        """``"points+box"``, ``"box"`` …, or ``"per-component"`` (points+box per component)."""
+        if text == "per-component":
+            return cls(kinds="points+box", per_component=True, **overrides)
+        return cls(kinds=text, **overrides)
+
+
+def top_points(prob: np.ndarray, n: int, rng: np.random.Generator, where: np.ndarray | None = None) -> np.ndarray:
+    """The ``n`` pixels of highest probability as (n, 2) float32 ``(x, y)``.
+
+    Ties are broken at random with ``rng`` (paper §2.3: when more than ``n`` pixels share
+    the maximum, pick ``n`` of them at random). ``where`` (H, W) bool restricts the search.
+    """
+    flat = prob.ravel().astype(np.float64)
+    candidates = np.flatnonzero(where.ravel()) if where is not None else np.arange(flat.size)
+    # Sort by probability, descending; a random secondary key breaks ties fairly.
+    order = np.lexsort((rng.random(candidates.size), -flat[candidates]))
+    chosen = candidates[order[: min(n, candidates.size)]]
+    rows, cols = np.unravel_index(chosen, prob.shape)
+    return np.stack([cols, rows], axis=1).astype(np.float32)
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray:
+    """Outer box (4,) float32 ``(x0, y0, x1, y1)`` of a non-empty (H, W) bool mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float32)
+
+
+def _components(fg: np.ndarray, min_area: int) -> list[np.ndarray]:
+    from scipy import ndimage
+
+    labels, count = ndimage.label(fg, structure=np.ones((3, 3), dtype=bool))
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    keep = [i + 1 for i in np.argsort(-areas) if areas[i] >= min_area]
+    if not keep:  # everything small: keep the largest rather than give no label
+        keep = [int(np.argmax(areas)) + 1]
+    return [labels == k for k in keep]
+
+
+def _logits(prob: np.ndarray) -> np.ndarray:
+    p = np.clip(prob.astype(np.float32), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def extract_prompts(
+    prob: np.ndarray,
+    config: PromptConfig = PromptConfig(),
+    rng: np.random.Generator | None = None,
+    logits: np.ndarray | None = None,
+) -> list[PromptSet]:
+    """Prompts for SAM from the student's (H, W) probability map.
+
+    Returns one :class:`PromptSet` per object (one, or one per component), or an empty
+    list when no pixel reaches ``config.threshold``: that image gets no pseudo-label.
+    ``logits`` (H, W) are used for the mask prompt; derived from ``prob`` when absent.
+    """
+    if prob.ndim != 2:
+        raise ValueError(f"prob must be (H, W), got shape {prob.shape}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    fg = prob >= config.threshold
+    if not fg.any():
+        return []
+    regions = _components(fg, config.min_component_area) if config.per_component else [fg]
+    use_points = "points" in config.kinds
+    use_box = "box" in config.kinds
+    mask_logits = None
+    if "mask" in config.kinds:
+        mask_logits = (logits if logits is not None else _logits(prob)).astype(np.float32)
+    sets = []
+    for region in regions:
+        points = top_points(prob, config.n_points, rng, where=region if config.per_component else None)
+        sets.append(
+            PromptSet(
+                points=points if use_points else None,
+                point_labels=np.ones(len(points), dtype=np.int64) if use_points else None,
+                box=mask_box(region) if use_box else None,
+                mask_logits=mask_logits,
+            )
+        )
+    return sets
+
+
+def without_points(sets: list[PromptSet]) -> list[PromptSet]:
+    """The same prompts with points removed, for box-only teachers (LiteMedSAM)."""
+    return [PromptSet(None, None, s.box, s.mask_logits) for s in sets if s.box is not None]

@@ -1,0 +1,49 @@
+"""Losses of paper §2.5: Dice + k·BCE per image, labelled and pseudo-labelled terms."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def dice_bce_per_image(logits: torch.Tensor, target: torch.Tensor, k: float = 0.2, smooth: float = 1.0) -> torch.Tensor:
+    """Per-image ``Dice loss + k · BCE``.
+
+    logits, target: (B, 1, H, W); target in [0, 1]. Returns (B,).
+    Soft Dice ``1 - (2·Σpt + smooth) / (Σp + Σt + smooth)``; ``smooth`` keeps empty
+    targets finite. BCE is the mean over the image's pixels.
+    """
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in shape")
+    prob = torch.sigmoid(logits).flatten(1)
+    t = target.flatten(1).to(prob.dtype)
+    dice = 1 - (2 * (prob * t).sum(1) + smooth) / (prob.sum(1) + t.sum(1) + smooth)
+    bce = F.binary_cross_entropy_with_logits(logits.flatten(1), t, reduction="none").mean(1)
+    return dice + k * bce
+
+
+def mining_loss(
+    labelled_logits: torch.Tensor | None,
+    labels: torch.Tensor | None,
+    pseudo_logits: torch.Tensor | None,
+    pseudo_labels: torch.Tensor | None,
+    k: float = 0.2,
+    lam: float = 0.25,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``mean_B(Dice + k·BCE) + λ · mean_B'(Dice_pseudo + k·BCE_pseudo)``.
+
+    Either part may be absent (None or batch size 0); an absent part adds nothing.
+    Returns the total and its parts as floats for logging.
+    """
+    device = (labelled_logits if labelled_logits is not None else pseudo_logits).device
+    total = torch.zeros((), device=device)
+    parts = {"sup": 0.0, "pseudo": 0.0}
+    if labelled_logits is not None and labelled_logits.shape[0]:
+        sup = dice_bce_per_image(labelled_logits, labels, k).mean()
+        total = total + sup
+        parts["sup"] = float(sup.detach())
+    if pseudo_logits is not None and pseudo_logits.shape[0]:
+        pseudo = dice_bce_per_image(pseudo_logits, pseudo_labels, k).mean()
+        total = total + lam * pseudo
+        parts["pseudo"] = float(pseudo.detach())
+    return total, parts
