@@ -76,10 +76,14 @@ def top_points(prob: np.ndarray, n: int, rng: np.random.Generator, where: np.nda
     Ties are broken at random with ``rng`` (paper §2.3: when more than ``n`` pixels share
     the maximum, pick ``n`` of them at random). ``where`` (H, W) bool restricts the search.
     """
-    flat = prob.ravel().astype(np.float64)
+    flat = prob.ravel()
     candidates = np.flatnonzero(where.ravel()) if where is not None else np.arange(flat.size)
+    values = flat[candidates]
+    if values.size > n:  # only pixels at or above the n-th highest value can be chosen
+        nth = np.partition(values, values.size - n)[values.size - n]
+        candidates, values = candidates[values >= nth], values[values >= nth]
     # Sort by probability, descending; a random secondary key breaks ties fairly.
-    order = np.lexsort((rng.random(candidates.size), -flat[candidates]))
+    order = np.lexsort((rng.random(candidates.size), -values.astype(np.float64)))
     chosen = candidates[order[: min(n, candidates.size)]]
     rows, cols = np.unravel_index(chosen, prob.shape)
     return np.stack([cols, rows], axis=1).astype(np.float32)

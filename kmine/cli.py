@@ -1,0 +1,305 @@
+"""The ``kmine`` command: split, train, predict, evaluate, experiment, demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kmine.training.callbacks import Callback
+
+app = typer.Typer(
+    help="kmine: train a small segmentation student by mining SAM for pseudo-labels.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Schedule(str, Enum):
+    supervised = "supervised"
+    one_time = "one-time"
+    continuous = "continuous"
+
+
+class Mode(str, Enum):
+    student = "student"
+    refine = "refine"
+
+
+class Frame(str, Enum):
+    crop = "crop"
+    full = "full"
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _report_problems(index) -> None:
+    for p in index.problems:
+        typer.secho(f"warning: {p.path}: {p.reason}", fg=typer.colors.YELLOW, err=True)
+
+
+WeightsDir = Annotated[Optional[Path], typer.Option(help="Folder holding the checkpoints (default: $KMINE_WEIGHTS_DIR, else ../shared/weights).")]
+Device = Annotated[str, typer.Option(help="'auto' (CUDA if available), 'cpu' or 'cuda:N'.")]
+
+
+@app.command()
+def split(
+    data: Annotated[Path, typer.Argument(help="Dataset folder with images/ and masks/.")],
+    out: Annotated[Path, typer.Option(help="Where to write the split JSON.")],
+    val: Annotated[float, typer.Option(help="Share of labelled images for validation.")] = 0.1,
+    test: Annotated[float, typer.Option(help="Share of labelled images held out for testing.")] = 0.1,
+    labelled: Annotated[float, typer.Option(help="Share of train that keeps its labels (rest: unlabelled).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same split.")] = 0,
+    from_split: Annotated[Optional[Path], typer.Option("--from", help="Re-partition an existing split's train part instead of making a new split.")] = None,
+):
+    """Make a reproducible train/val/test split with a labelled/unlabelled partition of train."""
+    from kmine.data import load_split, make_split, save_split, scan_dataset
+
+    index = scan_dataset(data)
+    _report_problems(index)
+    if from_split:
+        s = load_split(from_split).with_labelled_fraction(labelled, seed)
+    else:
+        s = make_split(index.labelled_stems, val_fraction=val, test_fraction=test, labelled_fraction=labelled, seed=seed)
+    save_split(s, out)
+    typer.echo(
+        f"{out}: train {len(s.train)} (labelled {len(s.labelled)}, unlabelled {len(s.unlabelled)}), "
+        f"val {len(s.val)}, test {len(s.test)}, seed {seed}"
+    )
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="Dataset folder with images/ and masks/.")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, history.jsonl, result.json. An unfinished run there resumes.")] = Path("runs/train"),
+    schedule: Annotated[Schedule, typer.Option(help="supervised: labelled only; one-time: pseudo-labels once; continuous: afresh at every revisit.")] = Schedule.continuous,
+    split_file: Annotated[Optional[Path], typer.Option("--split", help="Split JSON (default: <data>/split.json, else a seeded 80/10/10 split).")] = None,
+    labelled: Annotated[Optional[float], typer.Option(help="Share of train that keeps its labels, e.g. 0.75 (default: the split's own partition).")] = None,
+    encoder: Annotated[str, typer.Option(help="Student encoder: timm-tf_efficientnet_lite0 (ImageNet weights) or resnet34 (paper's; random init here).")] = "timm-tf_efficientnet_lite0",
+    teacher: Annotated[str, typer.Option(help="SAM teacher: mobilesam, litemedsam (box prompts only), sam_vit_b, sam_vit_l, sam_vit_h.")] = "mobilesam",
+    teacher_checkpoint: Annotated[Optional[Path], typer.Option(help="Teacher checkpoint file overriding the weights folder.")] = None,
+    prompts: Annotated[str, typer.Option(help="Prompt kinds: points, box, points+box, points+box+mask, or per-component.")] = "points+box",
+    n_points: Annotated[int, typer.Option(help="Foreground points at the student's highest probabilities.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed for splits, shuffling, augmentation, prompts, init.")] = 0,
+    epochs: Annotated[int, typer.Option(help="Most epochs per phase (supervised, then mining).")] = 100,
+    early_stop: Annotated[int, typer.Option(help="Epochs without validation-loss improvement that end a phase.")] = 10,
+    size: Annotated[int, typer.Option(help="Training size S: shortest side rescaled to S, centre crop S×S (multiple of 32).")] = 224,
+    batch_size: Annotated[int, typer.Option(help="Images per batch (labelled and unlabelled together).")] = 8,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 5e-5,
+    k: Annotated[float, typer.Option(help="BCE weight in Dice + k·BCE.")] = 0.2,
+    lam: Annotated[float, typer.Option(help="Weight λ of the pseudo-label loss.")] = 0.25,
+    no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off flips/rotation/transpose.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Optional on-disk store of teacher encodings, reused across runs.")] = None,
+    weights_dir: WeightsDir = None,
+    device: Device = "auto",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+):
+    """Train a student (and mine the teacher for pseudo-labels); prints validation Dice/IoU."""
+    from kmine.prompts import PromptConfig
+    from kmine.training import TrainConfig, train as run_training
+
+    _setup_logging(verbose)
+    try:
+        config = TrainConfig(
+            data=str(data), split=str(split_file) if split_file else None, labelled_fraction=labelled,
+            schedule=schedule.value, encoder=encoder, teacher=teacher,
+            teacher_checkpoint=str(teacher_checkpoint) if teacher_checkpoint else None,
+            prompts=PromptConfig.parse(prompts, n_points=n_points), seed=seed, max_epochs=epochs,
+            early_stop=early_stop, size=size, batch_size=batch_size, lr=lr, k=k, lam=lam, augment=not no_augment,
+            cache_dir=str(cache_dir) if cache_dir else None, weights_dir=str(weights_dir) if weights_dir else None,
+            device=device,
+        )
+        result = run_training(config, out, callbacks=[_EpochPrinter()])
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    best = result.best
+    typer.echo(
+        f"best ({best.get('phase')} epoch {best.get('epoch', -1) + 1}): val Dice {best.get('val_dice', float('nan')):.4f} "
+        f"IoU {best.get('val_iou', float('nan')):.4f} → {result.best_checkpoint}"
+    )
+
+
+class _EpochPrinter(Callback):
+    """Prints one line per epoch (the CLI's view of the training callback)."""
+
+    def on_phase_start(self, phase, trainer):
+        typer.echo(f"— {phase} phase")
+
+    def on_epoch_end(self, r):
+        extra = ""
+        if "quality_teacher_dice" in r:
+            extra = f" | pseudo Dice: student {r['quality_student_dice']:.3f} SAM {r['quality_teacher_dice']:.3f}"
+        if r.get("encode_calls"):
+            extra += f" | encodes {r['encode_calls']}"
+        typer.echo(
+            f"{r['phase']} epoch {r['epoch'] + 1}: loss {r['train_loss']:.4f} val loss {r['val_loss']:.4f} "
+            f"Dice {r['val_dice']:.4f} IoU {r['val_iou']:.4f} lr {r['lr']:.1e} {r['seconds']:.0f}s{extra}"
+        )
+
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
+
+
+def _image_files(inputs: list[Path]) -> list[Path]:
+    files = []
+    for p in inputs:
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.is_file():
+            files.append(p)
+        else:
+            _fail(f"{p}: no such file or folder")
+    return files
+
+
+@app.command()
+def predict(
+    checkpoint: Annotated[Path, typer.Argument(help="A student checkpoint (best.pt of a training run).")],
+    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders of images, any size.")],
+    out: Annotated[Path, typer.Option(help="Output folder: <stem>.png masks (0/255, input size) and <stem>_overlay.png.")] = Path("predictions"),
+    mode: Annotated[Mode, typer.Option(help="student: the student alone; refine: student prompts SAM.")] = Mode.student,
+    teacher: Annotated[str, typer.Option(help="SAM teacher for refine mode.")] = "mobilesam",
+    prompts: Annotated[Optional[str], typer.Option(help="Prompt kinds for refine mode (default: the checkpoint's).")] = None,
+    overlay: Annotated[bool, typer.Option(help="Also write an overlay with masks and prompts.")] = True,
+    weights_dir: WeightsDir = None,
+    device: Device = "auto",
+):
+    """Predict masks for images; one PNG per image at the image's own full size."""
+    import numpy as np
+    from PIL import Image
+
+    from kmine.data import DataError, load_image
+    from kmine.predict import Predictor
+    from kmine.prompts import PromptConfig
+    from kmine.training.setup import resolve_device
+    from kmine.visualize import render_overlay
+
+    dev = str(resolve_device(device))
+    teacher_model = None
+    if mode == Mode.refine:
+        from kmine.teacher import build_teacher
+
+        teacher_model = build_teacher(teacher, weights_dir=weights_dir, device=dev)
+    predictor = Predictor.from_checkpoint(checkpoint, teacher=teacher_model, prompts=PromptConfig.parse(prompts) if prompts else None, device=dev)
+    out.mkdir(parents=True, exist_ok=True)
+    files = _image_files(inputs)
+    failed = 0
+    from tqdm.auto import tqdm
+
+    for f in tqdm(files, desc="predict", unit="img"):
+        try:
+            image = load_image(f)
+        except DataError as e:
+            typer.secho(f"warning: {e}", fg=typer.colors.YELLOW, err=True)
+            failed += 1
+            continue
+        p = predictor.predict(image, mode.value)
+        Image.fromarray(p.mask.astype(np.uint8) * 255).save(out / f"{f.stem}.png")
+        if overlay:
+            Image.fromarray(render_overlay(image, p.student_mask, p.refined_mask, p.prompts)).save(out / f"{f.stem}_overlay.png")
+    typer.echo(f"wrote {len(files) - failed} masks to {out}" + (f"; {failed} unreadable images skipped" if failed else ""))
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="A student checkpoint (best.pt).")],
+    data: Annotated[Path, typer.Argument(help="Dataset folder with images/ and masks/.")],
+    subset: Annotated[str, typer.Option(help="Which part of the split to score: val, test, train, labelled, unlabelled, or all.")] = "val",
+    split_file: Annotated[Optional[Path], typer.Option("--split", help="Split JSON (default: the checkpoint's own split).")] = None,
+    mode: Annotated[Mode, typer.Option(help="student or refine (student → SAM).")] = Mode.student,
+    frame: Annotated[Frame, typer.Option(help="crop: paper protocol (shortest side S, centre crop); full: whole image at its own size.")] = Frame.crop,
+    teacher: Annotated[str, typer.Option(help="SAM teacher for refine mode.")] = "mobilesam",
+    out: Annotated[Path, typer.Option(help="Folder for the per-image CSV and summary JSON.")] = Path("evaluation"),
+    weights_dir: WeightsDir = None,
+    device: Device = "auto",
+):
+    """Per-image Dice and IoU (threshold 0.5; both masks empty = 1), mean ± std, CSV + JSON."""
+    from kmine.data import Split, load_split, scan_dataset
+    from kmine.evaluation import evaluate as run_eval
+    from kmine.predict import Predictor
+    from kmine.student import read_student_checkpoint
+    from kmine.training.setup import resolve_device
+
+    dev = str(resolve_device(device))
+    index = scan_dataset(data)
+    _report_problems(index)
+    if split_file:
+        s = load_split(split_file)
+    else:
+        meta = read_student_checkpoint(checkpoint)["extra"]
+        if "split" not in meta:
+            _fail(f"{checkpoint} records no split; pass --split")
+        s = Split(**meta["split"])
+    stems = index.labelled_stems if subset == "all" else getattr(s, subset, None)
+    if stems is None:
+        _fail(f"subset {subset!r} unknown; choose val, test, train, labelled, unlabelled or all")
+    teacher_model = None
+    if mode == Mode.refine:
+        from kmine.teacher import build_teacher
+
+        teacher_model = build_teacher(teacher, weights_dir=weights_dir, device=dev)
+    predictor = Predictor.from_checkpoint(checkpoint, teacher=teacher_model, device=dev)
+    try:
+        report = run_eval(predictor, index, list(stems), mode.value, frame.value)
+    except ValueError as e:
+        _fail(str(e))
+    csv_path, json_path = report.write(out, f"{subset}_{mode.value}_{frame.value}")
+    s_ = report.summary
+    typer.echo(
+        f"{subset} ({s_['n']} images, {mode.value}, {frame.value}): Dice {s_['dice_mean']:.4f} ± {s_['dice_std']:.4f}  "
+        f"IoU {s_['iou_mean']:.4f} ± {s_['iou_std']:.4f}\n→ {csv_path}\n→ {json_path}"
+    )
+
+
+@app.command()
+def experiment(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML/JSON): datasets, fractions, schedules, teachers, prompts, seeds, train settings.")],
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default runs/experiments/<name>). Finished arms are skipped on re-runs.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+):
+    """Run every arm of an experiment; writes results.json and a Table-1-shaped table.md."""
+    from kmine.experiment import ExperimentConfig, run_experiment
+
+    _setup_logging(verbose)
+    try:
+        cfg = ExperimentConfig.load(config)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    out = out or Path("runs/experiments") / cfg.name
+    run_experiment(cfg, out)
+    typer.echo((out / "table.md").read_text())
+    typer.echo(f"→ {out / 'results.json'}")
+
+
+@app.command()
+def demo(
+    data: Annotated[Optional[Path], typer.Option(help="Small dataset to train on (default ../shared/data/covid-qu-ex-sample).")] = None,
+    out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/demo"),
+    epochs: Annotated[int, typer.Option(help="Most epochs per phase.")] = 6,
+    device: Device = "auto",
+):
+    """A few minutes' tour: split a small real dataset 50 % labelled, train with continuous
+    SAM mining, and print test Dice/IoU for the student and for student → SAM."""
+    from kmine.demo import run_demo
+
+    try:
+        run_demo(data, out, epochs, device, echo=typer.echo)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+
+
+if __name__ == "__main__":
+    app()

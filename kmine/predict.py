@@ -1,0 +1,131 @@
+"""Prediction on whole images of any size: the student alone, or student → SAM.
+
+The student sees the whole image at the scale it was trained at (shortest side = its
+training size), zero-padded right/bottom to a multiple of 32; its probabilities are
+brought back to the input's full size before prompts are taken, so prompt coordinates
+are the input image's own pixel indices. Refinement encodes the full image with the
+teacher (cached by content) and decodes the prompts there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kmine.prompts import PromptConfig, PromptSet, extract_prompts, without_points
+
+MODES = ("student", "refine")
+
+
+@dataclass
+class Prediction:
+    """One image's result, everything at the input image's full (H, W).
+
+    prob: (H, W) float32 student probability.
+    student_mask: (H, W) bool, ``prob >= 0.5``.
+    refined_mask: (H, W) bool teacher mask, or None (student mode, or nothing to prompt).
+    mask: the answer: ``refined_mask`` in refine mode when there is one, else ``student_mask``.
+    prompts: the prompt sets given (or that would be given) to the teacher.
+    """
+
+    prob: np.ndarray
+    student_mask: np.ndarray
+    refined_mask: np.ndarray | None
+    prompts: list[PromptSet]
+    mode: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.refined_mask if self.refined_mask is not None else self.student_mask
+
+
+def _student_input(image: np.ndarray, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """(1, 3, H', W') float tensor in [0, 255]: shortest side ``size``, padded to ×32."""
+    h, w = image.shape[:2]
+    scale = size / min(h, w)
+    rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    x = F.interpolate(x, size=(rh, rw), mode="bilinear", antialias=True, align_corners=False)
+    ph, pw = -rh % 32, -rw % 32
+    return F.pad(x, (0, pw, 0, ph)), (rh, rw)
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+    return image
+
+
+class Predictor:
+    """Student (and optionally teacher) ready to predict.
+
+    student: a :class:`kmine.student.Student`; size: the size it was trained at.
+    teacher: a :class:`kmine.teacher.Teacher` for ``refine`` mode, or None.
+    """
+
+    def __init__(self, student, size: int = 224, teacher=None, prompts: PromptConfig = PromptConfig(), device="cpu", seed: int = 0):
+        self.student = student.to(device).eval()
+        self.size = size
+        self.teacher = teacher
+        self.prompts = prompts
+        self.device = torch.device(device)
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_checkpoint(cls, path, teacher=None, prompts: PromptConfig | None = None, device="cpu") -> "Predictor":
+        """Load a ``best.pt`` written by training; its size and prompt settings are reused."""
+        from kmine.student import load_student
+
+        student = load_student(path)
+        config = student.extra.get("config", {})
+        if prompts is None:
+            prompts = PromptConfig(**config["prompts"]) if "prompts" in config else PromptConfig()
+        return cls(student, size=config.get("size", 224), teacher=teacher, prompts=prompts, device=device)
+
+    def student_prob(self, image: np.ndarray) -> np.ndarray:
+        """(H, W) float32 probabilities at the input's full size."""
+        h, w = image.shape[:2]
+        x, (rh, rw) = _student_input(image, self.size)
+        with torch.inference_mode():
+            logits = self.student(x.to(self.device))[:, :, :rh, :rw]
+            logits = F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
+        return torch.sigmoid(logits)[0, 0].cpu().numpy()
+
+    def predict(self, image: np.ndarray, mode: str = "student") -> Prediction:
+        """Predict one (H, W, 3) uint8 RGB (or (H, W) greyscale) image."""
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} unknown; choose one of {', '.join(MODES)}")
+        image = _as_rgb(image)
+        timings = {}
+        t0 = time.perf_counter()
+        prob = self.student_prob(image)
+        timings["student"] = (time.perf_counter() - t0) * 1e3
+        prompts = extract_prompts(prob, self.prompts, self.rng)
+        refined = None
+        if mode == "refine":
+            refined = self._refine(image, prompts, timings)
+        return Prediction(prob, prob >= 0.5, refined, prompts, mode, timings)
+
+    def _refine(self, image: np.ndarray, prompts: list[PromptSet], timings: dict) -> np.ndarray | None:
+        if self.teacher is None:
+            raise ValueError("refine mode needs a teacher; build the Predictor with teacher=build_teacher(...)")
+        if not self.teacher.supports_points:
+            prompts = without_points(prompts)
+        if not prompts:
+            return None
+        t0 = time.perf_counter()
+        calls = self.teacher.encode_calls
+        (encoding,) = self.teacher.encode([image])
+        timings["teacher_encode"] = (time.perf_counter() - t0) * 1e3
+        timings["teacher_encode_cached"] = float(self.teacher.encode_calls == calls)
+        t0 = time.perf_counter()
+        (decoded,) = self.teacher.decode([encoding], [prompts])
+        timings["teacher_decode"] = (time.perf_counter() - t0) * 1e3
+        return (decoded.logits > 0).cpu().numpy()

@@ -1,0 +1,13 @@
+"""The student network: U-Net++ with a pretrained (or random) encoder."""
+
+from .checkpoint import load_student, read_student_checkpoint, save_student
+from .encoders import (ENCODERS, EncoderSpec, efficientnet_pytorch_to_timm, encoder_spec,
+                       use_tf_same_padding)
+from .model import (DEFAULT_ENCODER, PretrainedWeightsUnavailableWarning, Student,
+                    build_student)
+
+__all__ = [
+    "Student", "build_student", "DEFAULT_ENCODER", "PretrainedWeightsUnavailableWarning",
+    "ENCODERS", "EncoderSpec", "encoder_spec", "efficientnet_pytorch_to_timm",
+    "use_tf_same_padding", "save_student", "load_student", "read_student_checkpoint",
+]

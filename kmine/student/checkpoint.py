@@ -1,0 +1,73 @@
+"""Saving and loading students: weights plus the config that rebuilds the network."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .model import Student, build_student
+
+FORMAT = "kmine.student/1"
+_PLAIN = (type(None), bool, int, float, str, torch.Tensor)
+
+
+def _check_plain(value, where: str = "extra") -> None:
+    """Raise if ``value`` holds anything ``torch.load(weights_only=True)`` would refuse."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where} has key {key!r} of type {type(key).__name__}; use str")
+            _check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+    elif not isinstance(value, _PLAIN):
+        raise TypeError(f"{where} is a {type(value).__name__}; a student checkpoint holds only "
+                        f"dicts, lists, str, numbers, None and tensors (convert it first)")
+
+
+def save_student(student: Student, path: str | Path, extra: dict | None = None) -> None:
+    """Write ``student``'s config, weights and ``extra`` (plain data: metrics, epoch, ...)
+    to ``path`` atomically."""
+    extra = dict(extra or {})
+    _check_plain(extra)
+    payload = {"format": FORMAT, "config": dict(student.config),
+               "state_dict": {k: v.detach().cpu() for k, v in student.state_dict().items()},
+               "extra": extra}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_student_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """The raw checkpoint dict (``format``, ``config``, ``state_dict``, ``extra``)."""
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a kmine student checkpoint (expected format {FORMAT!r}; "
+                         f"save one with kmine.student.save_student)")
+    return payload
+
+
+def load_student(path: str | Path, map_location="cpu") -> Student:
+    """Rebuild the student saved at ``path`` and load its weights (strict). The saved
+    ``extra`` dict is attached as ``student.extra``. Needs no ImageNet checkpoint."""
+    payload = read_student_checkpoint(path, map_location)
+    config = payload["config"]
+    student = build_student(config["encoder"], pretrained=False)
+    student.config["pretrained"] = config.get("pretrained", False)
+    student.load_state_dict(payload["state_dict"], strict=True)
+    student.extra = payload.get("extra", {})
+    return student
+
+
+__all__ = ["save_student", "load_student", "read_student_checkpoint"]

@@ -1,0 +1,89 @@
+"""Every setting of a training run, with the paper's values (appendix A) as defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from kmine.prompts import PromptConfig
+
+SCHEDULES = ("supervised", "one-time", "continuous")
+
+
+@dataclass
+class TrainConfig:
+    """A training run.
+
+    data: dataset folder (``images/`` + ``masks/``).
+    split: split JSON; None uses ``<data>/split.json`` if present, else a seeded
+        80/10/10 split of the dataset.
+    labelled_fraction: share of ``train`` that keeps its labels (the rest is unlabelled);
+        None keeps the split file's own labelled/unlabelled partition (all labelled if it has none).
+    schedule: ``supervised`` (labelled only), ``one-time`` (pseudo-labels made once after
+        the supervised phase) or ``continuous`` (made afresh at every revisit).
+    encoder: student encoder, ``timm-tf_efficientnet_lite0`` (ImageNet weights from the
+        weights folder) or ``resnet34`` (the paper's; random init, no ImageNet copy here).
+    max_epochs: cap per phase (supervised phase, then mining phase).
+    early_stop: epochs without validation-loss improvement that end a phase.
+    k, lam: BCE weight and pseudo-label loss weight (paper: 0.2 and 0.25).
+    """
+
+    data: str = ""
+    split: str | None = None
+    labelled_fraction: float | None = None
+    schedule: str = "continuous"
+    encoder: str = "timm-tf_efficientnet_lite0"
+    pretrained: bool = True
+    size: int = 224
+    batch_size: int = 8
+    lr: float = 5e-5
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    plateau_patience: int = 3
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-7
+    early_stop: int = 10
+    max_epochs: int = 100
+    k: float = 0.2
+    lam: float = 0.25
+    seed: int = 0
+    teacher: str = "mobilesam"
+    teacher_checkpoint: str | None = None
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    augment: bool = True
+    device: str = "auto"
+    weights_dir: str | None = None
+    cache_dir: str | None = None
+    cache_items: int = 4096
+
+    def __post_init__(self) -> None:
+        if isinstance(self.prompts, dict):
+            self.prompts = PromptConfig(**self.prompts)
+        self.betas = tuple(self.betas)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r} unknown; choose one of {', '.join(SCHEDULES)}")
+        if self.labelled_fraction is not None and not 0 < self.labelled_fraction <= 1:
+            raise ValueError(f"labelled_fraction must be in (0, 1], got {self.labelled_fraction}")
+        if self.size % 32:
+            raise ValueError(f"size {self.size} must be divisible by 32 for U-Net++ (try 224 or 256)")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def supervised_phase(self) -> "TrainConfig":
+        """The settings that determine the supervised phase alone (shared by all schedules)."""
+        return dataclasses.replace(self, schedule="supervised")
+
+    def fingerprint(self, ignore: tuple[str, ...] = ("device", "cache_dir", "cache_items", "weights_dir")) -> str:
+        values = {k: v for k, v in self.to_dict().items() if k not in ignore}
+        return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]

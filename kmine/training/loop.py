@@ -1,0 +1,373 @@
+"""The training loop: a supervised phase, then (for mining schedules) a mining phase.
+
+``supervised``: labelled images only, until early stopping.
+``one-time``: after the supervised phase, the best student prompts the teacher once for
+every unlabelled image; training goes on over labelled ∪ pseudo-labelled images.
+``continuous``: after the supervised phase, every time an unlabelled image is revisited
+the same forward pass whose output enters the loss supplies the prompts (detached), and
+the teacher's mask becomes that image's pseudo-label for this step.
+
+The mining phase starts from the best supervised checkpoint with a fresh optimizer and
+plateau schedule; its own best checkpoint (by validation loss) is the run's result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader
+from tqdm.auto import tqdm
+
+from kmine.data import DihedralOps, apply_dihedral, collate_segmentation, invert_dihedral
+from kmine.losses import dice_bce_per_image, mining_loss
+from kmine.metrics import dice_iou, mean_std
+from kmine.student import build_student, read_student_checkpoint, save_student
+from kmine.training.callbacks import Callback, CallbackList
+from kmine.training.checkpoint import load_checkpoint, save_checkpoint
+from kmine.training.config import TrainConfig
+from kmine.training.pseudo import PseudoLabeler, PseudoStats
+from kmine.training.setup import RunData, load_run_data, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+class TrainingCancelled(RuntimeError):
+    """A callback asked the run to stop; the last epoch checkpoint allows resuming."""
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    best_checkpoint: Path
+    history: list[dict]
+    best: dict  # the epoch record of the best checkpoint
+
+
+class Trainer:
+    """One training run writing to ``out_dir``: ``best.pt``, ``last.pt``, ``history.jsonl``.
+
+    A run killed midway resumes from ``last.pt`` when started again with the same config.
+    ``init_checkpoint``: a supervised best checkpoint of the same data/split/student, so a
+    mining run can skip its supervised phase (experiments share it between schedules).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        out_dir: str | Path,
+        callbacks: list[Callback] | None = None,
+        init_checkpoint: str | Path | None = None,
+        score_pseudo_labels: bool = True,
+        teacher=None,
+    ):
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.callbacks = CallbackList(callbacks or [])
+        self.device = resolve_device(config.device)
+        self.init_checkpoint = Path(init_checkpoint) if init_checkpoint else None
+        torch.manual_seed(config.seed)
+        self.data: RunData = load_run_data(config, score_pseudo_labels)
+        self.student = build_student(config.encoder, pretrained=config.pretrained, weights_dir=config.weights_dir)
+        self.student.to(self.device)
+        self._teacher = teacher
+        self.labeler: PseudoLabeler | None = None
+        self.history: list[dict] = []
+        self.phase = "supervised"
+        self.epoch = 0  # epochs finished in the current phase
+        self.best_loss = float("inf")
+        self.bad_epochs = 0
+        self.pseudo_labels: dict[int, np.ndarray] = {}
+        self._new_optimizer()
+
+    # ----- set-up ---------------------------------------------------------------------
+    def _new_optimizer(self) -> None:
+        c = self.config
+        self.optimizer = torch.optim.Adam(self.student.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=c.plateau_factor, patience=c.plateau_patience, min_lr=c.min_lr
+        )
+
+    @property
+    def teacher(self):
+        if self._teacher is None:
+            from kmine.teacher import EncodingCache, build_teacher
+
+            cache = EncodingCache(max_items=self.config.cache_items, disk_dir=self.config.cache_dir)
+            self._teacher = build_teacher(
+                self.config.teacher,
+                weights_dir=self.config.weights_dir,
+                device=str(self.device),
+                cache=cache,
+                checkpoint=self.config.teacher_checkpoint,
+            )
+        return self._teacher
+
+    def _labeler(self) -> PseudoLabeler:
+        if self.labeler is None:
+            self.labeler = PseudoLabeler(self.teacher, self.config.prompts, seed=self.config.seed)
+        return self.labeler
+
+    # ----- state ----------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {
+            "config_fingerprint": self.config.fingerprint(),
+            "phase": self.phase,
+            "epoch": self.epoch,
+            "best_loss": self.best_loss,
+            "bad_epochs": self.bad_epochs,
+            "history": self.history,
+            "student": self.student.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "pseudo_labels": {i: torch.from_numpy(np.packbits(m)) for i, m in self.pseudo_labels.items()},
+            "labeler_rng": self.labeler.rng.bit_generator.state if self.labeler else None,
+            # The encoder's stochastic depth draws from torch's generator: keep it so a
+            # resumed run continues exactly as an uninterrupted one would.
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def _restore(self, state: dict) -> None:
+        self.phase, self.epoch = state["phase"], state["epoch"]
+        self.best_loss, self.bad_epochs = state["best_loss"], state["bad_epochs"]
+        self.history = state["history"]
+        self.student.load_state_dict(state["student"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        size = self.config.size
+        self.pseudo_labels = {
+            int(i): np.unpackbits(bits.numpy())[: size * size].reshape(size, size).astype(bool)
+            for i, bits in state["pseudo_labels"].items()
+        }
+        if self.pseudo_labels:
+            self._attach_pseudo_labels()
+        if state.get("labeler_rng") is not None:
+            self._labeler().rng.bit_generator.state = state["labeler_rng"]
+        torch.set_rng_state(state["torch_rng"])  # last: building the teacher draws from it
+
+    def _try_resume(self) -> bool:
+        last = self.out_dir / "last.pt"
+        if not last.exists():
+            return False
+        state = load_checkpoint(last)
+        if state.get("config_fingerprint") != self.config.fingerprint():
+            raise ValueError(
+                f"{self.out_dir} holds a run with different settings; choose another output folder "
+                "or delete it to start afresh"
+            )
+        self._restore(state)
+        log.info("resuming %s: phase %s after epoch %d", self.out_dir, self.phase, self.epoch)
+        return True
+
+    # ----- the run --------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        resumed = self._try_resume()
+        if not resumed and self.init_checkpoint and self.config.schedule != "supervised":
+            self._start_mining_from(self.init_checkpoint)
+        if self.phase == "supervised":
+            self._run_phase("supervised")
+            if self.config.schedule == "supervised":
+                return self._result()
+            self._start_mining_from(self.out_dir / "best_supervised.pt")
+        if self.phase == "mining":
+            self._run_phase("mining")
+        return self._result()
+
+    def _start_mining_from(self, checkpoint: Path) -> None:
+        saved = read_student_checkpoint(checkpoint)
+        self.student.load_state_dict(saved["state_dict"])
+        self.history = [r for r in saved["extra"].get("history", []) if r["phase"] == "supervised"]
+        self.phase, self.epoch, self.best_loss, self.bad_epochs = "mining", 0, float("inf"), 0
+        self._new_optimizer()
+        if self.config.schedule == "one-time" and not self.data.unlabelled_empty:
+            self._make_one_time_pseudo_labels()
+        save_checkpoint(self.out_dir / "last.pt", self._state())
+
+    def _run_phase(self, phase: str) -> None:
+        self.callbacks.on_phase_start(phase, self)
+        while self.epoch < self.config.max_epochs and self.bad_epochs < self.config.early_stop:
+            if self.callbacks.should_stop():
+                raise TrainingCancelled(f"stopped by request after {phase} epoch {self.epoch}")
+            record = self._epoch(phase, self.epoch)
+            self.epoch += 1
+            self.history.append(record)
+            self._append_history(record)
+            save_checkpoint(self.out_dir / "last.pt", self._state())
+            self.callbacks.on_epoch_end(record)
+
+    def _epoch(self, phase: str, epoch: int) -> dict:
+        start = time.perf_counter()
+        teacher_counts = self._teacher_counts()
+        stats = PseudoStats()
+        train = self._train_one_epoch(phase, epoch, stats)
+        val = self.validate()
+        self.scheduler.step(val["val_loss"])
+        improved = val["val_loss"] < self.best_loss
+        if improved:
+            self.best_loss, self.bad_epochs = val["val_loss"], 0
+        else:
+            self.bad_epochs += 1
+        record = {
+            "phase": phase,
+            "epoch": epoch,
+            **train,
+            **val,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - start,
+            **{k: v1 - v0 for (k, v1), v0 in zip(self._teacher_counts().items(), teacher_counts.values())},
+            **(stats.summary() if phase == "mining" and self.config.schedule == "continuous" else {}),
+            "best": improved,
+        }
+        if improved:
+            self._save_best(phase, record)
+        return record
+
+    def _teacher_counts(self) -> dict:
+        if self._teacher is None:
+            return {"encode_calls": 0, "decode_calls": 0}
+        return {"encode_calls": self._teacher.encode_calls, "decode_calls": self._teacher.decode_calls}
+
+    def _train_loader(self, phase: str, epoch: int) -> DataLoader:
+        sets = [self.data.labelled]
+        if phase == "mining" and not self.data.unlabelled_empty:
+            sets.append(self.data.unlabelled)
+        for s in sets:
+            s.set_epoch(epoch)
+        # Shuffling is seeded per (seed, phase, epoch) so a resumed run sees the same order.
+        gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch * 2 + (phase == "mining"))
+        return DataLoader(ConcatDataset(sets), batch_size=self.config.batch_size, shuffle=True, generator=gen, collate_fn=collate_segmentation)
+
+    def _train_one_epoch(self, phase: str, epoch: int, stats: PseudoStats) -> dict:
+        self.student.train()
+        losses, sups, pseudos = [], [], []
+        loader = self._train_loader(phase, epoch)
+        bar = tqdm(loader, desc=f"{phase} epoch {epoch + 1}", leave=False, unit="batch")
+        for step, batch in enumerate(bar):
+            images = batch["image"].to(self.device)
+            logits = self.student(images)
+            lab = batch["has_mask"].to(self.device)
+            targets, keep = self._pseudo_targets(phase, batch, logits, stats)
+            loss, parts = mining_loss(
+                logits[lab], batch["mask"].to(self.device)[lab], logits[keep.to(self.device)], targets.to(self.device),
+                self.config.k, self.config.lam,
+            )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            losses.append(float(loss.detach()))
+            sups.append(parts["sup"])
+            pseudos.append(parts["pseudo"])
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            self.callbacks.on_batch(phase, epoch, step + 1, len(loader))
+        return {"train_loss": float(np.mean(losses)), "sup_loss": float(np.mean(sups)), "pseudo_loss": float(np.mean(pseudos))}
+
+    def _pseudo_targets(self, phase: str, batch: dict, logits: torch.Tensor, stats: PseudoStats):
+        """Pseudo-label targets (P, 1, S, S) and the (B,) mask of the batch rows they belong to."""
+        unl = ~batch["has_mask"]
+        if phase != "mining" or not unl.any():
+            return torch.zeros((0, *logits.shape[1:])), torch.zeros(len(unl), dtype=torch.bool)
+        if self.config.schedule == "one-time":
+            keep = unl & batch["has_pseudo"]
+            return batch["pseudo"][keep], keep
+        return self._continuous_targets(batch, logits, unl, stats)
+
+    def _continuous_targets(self, batch: dict, logits: torch.Tensor, unl: torch.Tensor, stats: PseudoStats):
+        rows = torch.nonzero(unl).flatten().tolist()
+        probs = torch.sigmoid(logits.detach()[rows, 0]).float().cpu().numpy()
+        images = batch["image"][rows].permute(0, 2, 3, 1).numpy()
+        ops = [DihedralOps(*batch["ops"][r].tolist()) for r in rows]
+        # The teacher sees the canonical view, so each image is encoded once however it
+        # was flipped or rotated this time; the mask is then put into this view.
+        canon_images = [invert_dihedral(im, op) for im, op in zip(images, ops)]
+        canon_probs = [invert_dihedral(p, op) for p, op in zip(probs, ops)]
+        truths = [self.data.truth.get(int(batch["index"][r])) for r in rows]
+        labels = self._labeler().make(canon_images, canon_probs, stats, truths)
+        keep = torch.zeros(len(unl), dtype=torch.bool)
+        targets = []
+        for r, op, label in zip(rows, ops, labels):
+            if label is not None:
+                keep[r] = True
+                targets.append(torch.from_numpy(np.ascontiguousarray(apply_dihedral(label, op))).float()[None])
+        return (torch.stack(targets) if targets else torch.zeros((0, *logits.shape[1:]))), keep
+
+    def _make_one_time_pseudo_labels(self) -> None:
+        """Pseudo-labels for every unlabelled image, once, from the converged student."""
+        stats = PseudoStats()
+        self.student.eval()
+        images = self.data.unlabelled.images  # (N, S, S, 3) uint8, un-augmented
+        step = self.config.batch_size
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(images), step), desc="one-time pseudo-labels", leave=False, unit="batch"):
+                chunk = images[start : start + step]
+                x = torch.from_numpy(chunk).permute(0, 3, 1, 2).to(self.device)
+                probs = torch.sigmoid(self.student(x)[:, 0]).float().cpu().numpy()
+                indices = range(start, start + len(chunk))
+                truths = [self.data.truth.get(i) for i in indices]
+                for i, label in zip(indices, self._labeler().make(list(chunk), list(probs), stats, truths)):
+                    if label is not None:
+                        self.pseudo_labels[i] = label
+        self._attach_pseudo_labels()
+        summary = stats.summary()
+        self._append_history({"phase": "pseudo-labels", "encode_calls": self.teacher.encode_calls, **summary})
+        log.info("one-time pseudo-labels: %s", summary)
+
+    def validate(self) -> dict:
+        """Validation loss (Dice + k·BCE) and per-image Dice/IoU at threshold 0.5."""
+        self.student.eval()
+        losses, dices, ious = [], [], []
+        loader = DataLoader(self.data.val, batch_size=self.config.batch_size, collate_fn=collate_segmentation)
+        with torch.inference_mode():
+            for batch in loader:
+                logits = self.student(batch["image"].to(self.device))
+                masks = batch["mask"].to(self.device)
+                losses.extend(dice_bce_per_image(logits, masks, self.config.k).tolist())
+                for pred, truth in zip((logits[:, 0] > 0).cpu().numpy(), masks[:, 0].cpu().numpy() > 0.5):
+                    d, i = dice_iou(pred, truth)
+                    dices.append(d)
+                    ious.append(i)
+        return {
+            "val_loss": float(np.mean(losses)),
+            "val_dice": mean_std(dices)[0],
+            "val_iou": mean_std(ious)[0],
+        }
+
+    # ----- outputs --------------------------------------------------------------------
+    def _attach_pseudo_labels(self) -> None:
+        # Both sets carry pseudo fields (labelled ones empty) so their items batch together.
+        self.data.unlabelled.pseudo_labels = self.pseudo_labels
+        self.data.labelled.pseudo_labels = {}
+
+    def _save_best(self, phase: str, record: dict) -> None:
+        meta = {
+            "config": self.config.to_dict(),
+            "metrics": record,
+            "split": self.data.split.to_dict(),
+            "history": self.history + [record],
+        }
+        save_student(self.student, self.out_dir / "best.pt", meta)
+        if phase == "supervised":
+            save_student(self.student, self.out_dir / "best_supervised.pt", meta)
+
+    def _append_history(self, record: dict) -> None:
+        with open(self.out_dir / "history.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _result(self) -> TrainResult:
+        final_phase = "mining" if self.config.schedule != "supervised" else "supervised"
+        records = [r for r in self.history if r.get("phase") == final_phase and "val_loss" in r]
+        best = min(records, key=lambda r: r["val_loss"]) if records else {}
+        result = TrainResult(self.out_dir, self.out_dir / "best.pt", self.history, best)
+        (self.out_dir / "result.json").write_text(json.dumps({"best": best, "config": self.config.to_dict()}, indent=2))
+        self.callbacks.on_train_end(result)
+        return result
+
+
+def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] | None = None, **kwargs) -> TrainResult:
+    """Train a student per ``config`` into ``out_dir`` (resuming if a run is there)."""
+    return Trainer(config, out_dir, callbacks, **kwargs).fit()
