@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from kmine.data import resize_shortest_pad, unpad_resize
 from kmine.prompts import PromptConfig, PromptSet, extract_prompts, without_points
 
 MODES = ("student", "refine")
@@ -42,17 +42,6 @@ class Prediction:
     @property
     def mask(self) -> np.ndarray:
         return self.refined_mask if self.refined_mask is not None else self.student_mask
-
-
-def _student_input(image: np.ndarray, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """(1, 3, H', W') float tensor in [0, 255]: shortest side ``size``, padded to ×32."""
-    h, w = image.shape[:2]
-    scale = size / min(h, w)
-    rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
-    x = F.interpolate(x, size=(rh, rw), mode="bilinear", antialias=True, align_corners=False)
-    ph, pw = -rh % 32, -rw % 32
-    return F.pad(x, (0, pw, 0, ph)), (rh, rw)
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -91,12 +80,11 @@ class Predictor:
 
     def student_prob(self, image: np.ndarray) -> np.ndarray:
         """(H, W) float32 probabilities at the input's full size."""
-        h, w = image.shape[:2]
-        x, (rh, rw) = _student_input(image, self.size)
+        padded, meta = resize_shortest_pad(image, self.size)
+        x = torch.from_numpy(padded).permute(2, 0, 1)[None].to(self.device)
         with torch.inference_mode():
-            logits = self.student(x.to(self.device))[:, :, :rh, :rw]
-            logits = F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
-        return torch.sigmoid(logits)[0, 0].cpu().numpy()
+            prob = torch.sigmoid(self.student(x).float())[0, 0].cpu().numpy()
+        return unpad_resize(prob, meta)
 
     def predict(self, image: np.ndarray, mode: str = "student") -> Prediction:
         """Predict one (H, W, 3) uint8 RGB (or (H, W) greyscale) image."""

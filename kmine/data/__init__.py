@@ -4,9 +4,8 @@ from .augment import (ALL_OPS, IDENTITY, UNIQUE_OPS, DihedralOps, apply_dihedral
                       dihedral_views, draw_dihedral, invert_dihedral, random_dihedral)
 from .dataset import (IMAGE_EXTENSIONS, DataError, DatasetIndex, Problem, Sample, image_size,
                       load_image, load_mask, scan_dataset)
-from .preprocess import (LetterboxMeta, letterbox, letterbox_meta, letterbox_points, resize,
-                         resize_mask_shortest_center_crop, resize_shortest_center_crop,
-                         unletterbox, unletterbox_box, unletterbox_points)
+from .preprocess import (PadMeta, resize, resize_mask_shortest_center_crop,
+                         resize_shortest_center_crop, resize_shortest_pad, unpad_resize)
 from .splits import Split, SplitError, check_split_against, load_split, make_split, save_split
 from .torch_dataset import SegmentationSet, collate_segmentation
 
@@ -15,9 +14,8 @@ __all__ = [
     "draw_dihedral", "invert_dihedral", "random_dihedral",
     "IMAGE_EXTENSIONS", "DataError", "DatasetIndex", "Problem", "Sample", "image_size",
     "load_image", "load_mask", "scan_dataset",
-    "LetterboxMeta", "letterbox", "letterbox_meta", "letterbox_points", "resize",
-    "resize_mask_shortest_center_crop", "resize_shortest_center_crop", "unletterbox",
-    "unletterbox_box", "unletterbox_points",
+    "PadMeta", "resize", "resize_mask_shortest_center_crop", "resize_shortest_center_crop",
+    "resize_shortest_pad", "unpad_resize",
     "Split", "SplitError", "check_split_against", "load_split", "make_split", "save_split",
     "SegmentationSet", "collate_segmentation",
 ]

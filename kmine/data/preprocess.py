@@ -5,10 +5,9 @@ Two framings:
 * training: :func:`resize_shortest_center_crop` (paper: "re-scaled the images such that
   the shortest side was 224 pixels and used center cropping"); what the crop cuts off is
   never seen.
-* prediction on whole images: :func:`letterbox` scales the longest side to ``size`` and
-  pads the bottom and right with zeros, so the whole image is seen; :func:`unletterbox`
-  and :func:`unletterbox_points` map a prediction and prompt coordinates back to the
-  original pixels.
+* prediction on whole images: :func:`resize_shortest_pad` keeps the training scale and
+  pads bottom/right to a multiple of 32, so the whole image is seen; :func:`unpad_resize`
+  maps a prediction back to the original pixels.
 
 Coordinates are pixel indices, ``x`` the column and ``y`` the row; pixel ``i`` covers the
 continuous interval ``[i, i + 1)``, so its centre is ``i + 0.5``.
@@ -87,109 +86,51 @@ def resize_mask_shortest_center_crop(mask: np.ndarray, size: int = 224) -> np.nd
 
 
 @dataclass(frozen=True)
-class LetterboxMeta:
-    """How :func:`letterbox` placed an (height, width) image in a size x size square.
+class PadMeta:
+    """How :func:`resize_shortest_pad` placed an (height, width) image.
 
-    The image occupies rows ``[0, new_height)`` and columns ``[0, new_width)``; the rest is
-    zero padding (bottom and right).
+    The resized image occupies rows ``[0, new_height)`` and columns ``[0, new_width)`` of a
+    (padded_height, padded_width) array; the rest is zero padding (bottom and right, so
+    the origin stays fixed and mapping back is a crop and a resize).
     """
 
     height: int
     width: int
-    size: int
     new_height: int
     new_width: int
-
-    @property
-    def scale_x(self) -> float:
-        """Letterbox pixels per original pixel along x (exact, after rounding)."""
-        return self.new_width / self.width
-
-    @property
-    def scale_y(self) -> float:
-        return self.new_height / self.height
+    padded_height: int
+    padded_width: int
 
 
-def letterbox_meta(height: int, width: int, size: int) -> LetterboxMeta:
-    """The placement :func:`letterbox` uses for an image of (height, width)."""
-    scale = size / max(height, width)
-    new_h = min(size, max(1, round(height * scale)))
-    new_w = min(size, max(1, round(width * scale)))
-    return LetterboxMeta(height, width, size, new_h, new_w)
+def resize_shortest_pad(image: np.ndarray, size: int = 224, multiple: int = 32) -> tuple[np.ndarray, PadMeta]:
+    """The whole image at the training scale: shortest side ``size`` (aspect kept), then
+    zero-padded bottom/right to multiples of ``multiple`` (U-Net++ halves the input 5 times).
 
-
-def letterbox(image: np.ndarray, size: int = 224) -> tuple[np.ndarray, LetterboxMeta]:
-    """Scale the longest side to ``size`` (aspect kept), pad bottom/right with zeros.
-
-    image: (H, W, C) or (H, W); uint8, bool or float. Returns ((size, size[, C]) array of
-    the same kind as :func:`resize` gives, meta). Padding at the bottom/right (not centred)
-    keeps the origin fixed, so mapping coordinates back is a pure scaling.
+    Unlike a centre crop nothing is cut off, and unlike scaling the longest side to
+    ``size`` objects keep the size in pixels the student learnt them at.
+    image: (H, W[, C]). Returns ((H', W'[, C]) array of the kind :func:`resize` gives, meta).
     """
     _check_hw(image, "image")
-    meta = letterbox_meta(image.shape[0], image.shape[1], size)
-    resized = resize(image, meta.new_height, meta.new_width)
-    out = np.zeros((size, size) + resized.shape[2:], dtype=resized.dtype)
-    out[:meta.new_height, :meta.new_width] = resized
-    return out, meta
+    scale = size / min(image.shape[:2])
+    new_h, new_w = (max(1, round(n * scale)) for n in image.shape[:2])
+    resized = resize(image, new_h, new_w)
+    pad_h, pad_w = -(-new_h // multiple) * multiple, -(-new_w // multiple) * multiple
+    out = np.zeros((pad_h, pad_w) + resized.shape[2:], dtype=resized.dtype)
+    out[:new_h, :new_w] = resized
+    return out, PadMeta(image.shape[0], image.shape[1], new_h, new_w, pad_h, pad_w)
 
 
-def unletterbox(prob_map: np.ndarray, meta: LetterboxMeta) -> np.ndarray:
-    """Map a (size, size) map from the letterbox frame to the original (H, W) frame.
-
-    Crops the unpadded region and resizes it bilinearly. Returns (H, W) float32 (threshold
-    it yourself: probabilities are interpolated, not masks).
-    """
-    if prob_map.shape[:2] != (meta.size, meta.size) or prob_map.ndim != 2:
-        raise ValueError(f"prob_map must be ({meta.size}, {meta.size}) as the letterbox it "
-                         f"came from; got shape {tuple(prob_map.shape)}")
+def unpad_resize(prob_map: np.ndarray, meta: PadMeta) -> np.ndarray:
+    """Map a (padded_height, padded_width) map back to the original (H, W): crop the
+    unpadded region, resize bilinearly. Returns (H, W) float32 (threshold it yourself)."""
+    if prob_map.shape != (meta.padded_height, meta.padded_width):
+        raise ValueError(f"prob_map must be ({meta.padded_height}, {meta.padded_width}) as the "
+                         f"padded input it came from; got shape {tuple(prob_map.shape)}")
     region = np.asarray(prob_map[:meta.new_height, :meta.new_width], dtype=np.float32)
     return resize(region, meta.height, meta.width)
 
 
-def _as_points(points_xy: np.ndarray) -> np.ndarray:
-    points = np.asarray(points_xy, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"points must be (K, 2) (x, y); got shape {tuple(points.shape)}")
-    return points
-
-
-def unletterbox_points(points_xy: np.ndarray, meta: LetterboxMeta) -> np.ndarray:
-    """Letterbox-frame pixel coordinates -> original-image pixel coordinates.
-
-    points_xy: (K, 2) ``(x, y)``. Pixel centres map to pixel centres under the resize:
-    ``x_orig = (x + 0.5) * width / new_width - 0.5`` (and likewise for y), the exact inverse
-    of :func:`letterbox_points`. Returns (K, 2) float64, not rounded or clipped.
-    """
-    points = _as_points(points_xy)
-    scale = np.array([1 / meta.scale_x, 1 / meta.scale_y])
-    return (points + 0.5) * scale - 0.5
-
-
-def letterbox_points(points_xy: np.ndarray, meta: LetterboxMeta) -> np.ndarray:
-    """Original-image pixel coordinates -> letterbox-frame ones; inverse of
-    :func:`unletterbox_points`. (K, 2) ``(x, y)`` -> (K, 2) float64."""
-    points = _as_points(points_xy)
-    scale = np.array([meta.scale_x, meta.scale_y])
-    return (points + 0.5) * scale - 0.5
-
-
-def unletterbox_box(box_xyxy: np.ndarray, meta: LetterboxMeta) -> np.ndarray:
-    """A letterbox-frame box ``(x0, y0, x1, y1)`` with inclusive maxima -> original frame.
-
-    The box covers the continuous interval ``[x0, x1 + 1)``; its edges (not pixel centres)
-    are scaled, so a 1-pixel box grows to the several original pixels it covers. Returns
-    (4,) float64 with inclusive maxima, clipped to the image.
-    """
-    box = np.asarray(box_xyxy, dtype=np.float64).reshape(4)
-    sx, sy = 1 / meta.scale_x, 1 / meta.scale_y
-    x0, y0 = box[0] * sx, box[1] * sy
-    x1, y1 = (box[2] + 1) * sx - 1, (box[3] + 1) * sy - 1
-    return np.array([max(x0, 0.0), max(y0, 0.0),
-                     min(x1, meta.width - 1.0), min(y1, meta.height - 1.0)])
-
-
 __all__ = [
     "resize", "resize_shortest_center_crop", "resize_mask_shortest_center_crop",
-    "LetterboxMeta", "letterbox_meta", "letterbox", "unletterbox",
-    "unletterbox_points", "letterbox_points", "unletterbox_box",
+    "PadMeta", "resize_shortest_pad", "unpad_resize",
 ]

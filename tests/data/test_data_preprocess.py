@@ -1,13 +1,12 @@
-"""Resizing, cropping, letterboxing and coordinate mapping."""
+"""Resizing, cropping, padding whole images for prediction and mapping back."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from kmine.data import (letterbox, letterbox_meta, letterbox_points, load_image, load_mask,
-                        resize, resize_mask_shortest_center_crop, resize_shortest_center_crop,
-                        unletterbox, unletterbox_box, unletterbox_points)
+from kmine.data import (load_image, load_mask, resize, resize_mask_shortest_center_crop,
+                        resize_shortest_center_crop, resize_shortest_pad, unpad_resize)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -36,53 +35,33 @@ def test_center_crop_keeps_the_middle():
     assert out.shape == (50, 50) and out.min() == 255
 
 
-def test_letterbox_pads_bottom_right_and_round_trips(kvasir_index, kvasir_non_square):
+def test_shortest_pad_keeps_training_scale_and_round_trips(kvasir_index, kvasir_non_square):
     for stem in kvasir_non_square:
         mask = load_mask(kvasir_index[stem].mask_path)
-        boxed, meta = letterbox(mask, 256)
-        assert boxed.shape == (256, 256) and boxed.dtype == bool
-        assert max(meta.new_height, meta.new_width) == 256
-        assert not boxed[meta.new_height:].any() and not boxed[:, meta.new_width:].any()
-        back = unletterbox(boxed.astype(np.float32), meta) >= 0.5
+        padded, meta = resize_shortest_pad(mask, 224)
+        assert min(meta.new_height, meta.new_width) == 224  # the scale the student trained at
+        assert padded.shape == (meta.padded_height, meta.padded_width) and padded.dtype == bool
+        assert meta.padded_height % 32 == 0 and meta.padded_width % 32 == 0
+        assert not padded[meta.new_height:].any() and not padded[:, meta.new_width:].any()
+        back = unpad_resize(padded.astype(np.float32), meta) >= 0.5
         assert back.shape == mask.shape
         assert iou(back, mask) > 0.98, stem
 
 
-def test_letterbox_image_dtype_and_padding():
-    image = np.full((30, 60, 3), 200, np.uint8)
-    boxed, meta = letterbox(image, 32)
-    assert boxed.shape == (32, 32, 3) and boxed.dtype == np.uint8
-    assert (meta.new_height, meta.new_width) == (16, 32)
-    assert (boxed[:16] == 200).all() and (boxed[16:] == 0).all()
-
-
-def test_coordinate_mapping_exact_on_hand_computed_example():
-    # 100 rows x 200 columns into 50: scale 1/4, image occupies 25 rows x 50 columns.
-    meta = letterbox_meta(100, 200, 50)
-    assert (meta.new_height, meta.new_width) == (25, 50)
-    lb = np.array([[0, 0], [49, 24], [10, 5]], dtype=float)
-    # pixel centres: x_orig = (x + 0.5) * 4 - 0.5
-    expected = np.array([[1.5, 1.5], [197.5, 97.5], [41.5, 21.5]])
-    np.testing.assert_array_equal(unletterbox_points(lb, meta), expected)
-    np.testing.assert_array_equal(letterbox_points(expected, meta), lb)
-    # a box covers whole pixels: [0, 50) x [0, 25) -> [0, 200) x [0, 100)
-    np.testing.assert_array_equal(unletterbox_box([0, 0, 49, 24], meta), [0, 0, 199, 99])
-    np.testing.assert_array_equal(unletterbox_box([10, 5, 10, 5], meta), [40, 20, 43, 23])
-
-
-def test_coordinate_mapping_is_exact_inverse_with_rounded_sizes():
-    meta = letterbox_meta(333, 517, 224)  # 333 * 224 / 517 = 144.3 -> 144 rows
-    points = np.random.default_rng(0).uniform(0, 224, (50, 2))
-    np.testing.assert_allclose(letterbox_points(unletterbox_points(points, meta), meta), points,
-                               atol=1e-9)
+def test_shortest_pad_hand_computed():
+    image = np.full((100, 250, 3), 200, np.uint8)
+    padded, meta = resize_shortest_pad(image, 64)
+    # shortest side 100 -> 64, so 250 -> 160; padded to multiples of 32: 64 x 160
+    assert (meta.new_height, meta.new_width, meta.padded_height, meta.padded_width) == (64, 160, 64, 160)
+    padded, meta = resize_shortest_pad(np.full((90, 100, 3), 200, np.uint8), 64)
+    assert (meta.new_height, meta.new_width) == (64, 71)
+    assert padded.shape == (64, 96, 3) and (padded[:, :71] == 200).all() and (padded[:, 71:] == 0).all()
 
 
 def test_shape_errors_are_actionable():
-    _, meta = letterbox(np.zeros((10, 20), np.uint8), 32)
-    with pytest.raises(ValueError, match=r"\(32, 32\)"):
-        unletterbox(np.zeros((16, 16)), meta)
-    with pytest.raises(ValueError, match=r"\(K, 2\)"):
-        unletterbox_points(np.zeros(2), meta)
+    _, meta = resize_shortest_pad(np.zeros((10, 20), np.uint8), 32)
+    with pytest.raises(ValueError, match=r"\(32, 64\)"):
+        unpad_resize(np.zeros((16, 16)), meta)
     with pytest.raises(ValueError, match="mask must be"):
         resize_mask_shortest_center_crop(np.zeros((4, 4, 3), bool), 2)
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-COVID = SHARED / "data" / "covid-qu-ex-sample"
+from shared_data import COVID, SHARED
 
 
 @pytest.fixture(scope="session")

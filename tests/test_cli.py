@@ -1,0 +1,102 @@
+"""The ``kmine`` command end to end, as a user runs it: real processes, real files."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shared_data import COVID, KVASIR, WEIGHTS, require
+
+pytestmark = pytest.mark.slow
+
+
+def kmine(*args, ok=True):
+    proc = subprocess.run([sys.executable, "-m", "kmine.cli", *map(str, args)], capture_output=True, text=True, timeout=900)
+    if ok:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """split → train (continuous mining, tiny) on the 12 COVID-QU-Ex sample images."""
+    require(COVID)
+    require(WEIGHTS / "mobile_sam.pt")
+    root = tmp_path_factory.mktemp("cli")
+    out = kmine("split", COVID, "--out", root / "split.json", "--val", 0.17, "--test", 0.17, "--labelled", 0.5, "--seed", 3)
+    assert "labelled 4, unlabelled 4" in out.stdout
+    out = kmine(
+        "train", COVID, "--out", root / "run", "--split", root / "split.json", "--schedule", "continuous",
+        "--epochs", 1, "--size", 128, "--batch-size", 4, "--lr", 1e-3, "--device", "cpu",
+    )
+    assert "mining epoch 1" in out.stdout and "best (mining" in out.stdout
+    return root
+
+
+def test_predict_writes_full_size_masks_and_overlays(trained, tmp_path):
+    require(KVASIR)
+    images = tmp_path / "in"
+    images.mkdir()
+    for name in sorted((KVASIR / "images").iterdir())[:2]:
+        shutil.copy(name, images / name.name)
+    (images / "broken.png").write_bytes(b"not an image")
+    out = kmine("predict", trained / "run" / "best.pt", images, "--out", tmp_path / "out", "--mode", "refine", "--device", "cpu")
+    assert "wrote 2 masks" in out.stdout and "1 unreadable" in out.stdout
+    assert "broken.png" in out.stderr
+    for name in sorted((KVASIR / "images").iterdir())[:2]:
+        source = Image.open(name)
+        mask = Image.open(tmp_path / "out" / f"{name.stem}.png")
+        assert mask.size == source.size and mask.mode == "L"
+        assert set(np.unique(np.array(mask))) <= {0, 255}
+        assert Image.open(tmp_path / "out" / f"{name.stem}_overlay.png").size == source.size
+
+
+def test_evaluate_writes_csv_and_summary(trained, tmp_path):
+    out = kmine("evaluate", trained / "run" / "best.pt", COVID, "--subset", "test", "--mode", "refine", "--frame", "full",
+                "--out", tmp_path, "--device", "cpu")
+    assert "test (2 images, refine, full): Dice" in out.stdout
+    summary = json.loads((tmp_path / "test_refine_full_summary.json").read_text())
+    assert summary["n"] == 2 and 0 <= summary["dice_mean"] <= 1
+    rows = (tmp_path / "test_refine_full_per_image.csv").read_text().splitlines()
+    assert rows[0] == "stem,dice,iou" and len(rows) == 3
+
+
+def test_experiment_writes_table_and_results(tmp_path):
+    require(COVID)
+    config = tmp_path / "exp.yaml"
+    config.write_text(
+        f"""
+name: tiny
+datasets:
+  - path: {COVID}
+fractions: [1.0, 0.5]
+schedules: [supervised, one-time, continuous]
+seeds: [0]
+train: {{size: 128, batch_size: 4, max_epochs: 1, lr: 0.001, device: cpu}}
+"""
+    )
+    out = kmine("experiment", config, "--out", tmp_path / "exp")
+    rows = json.loads((tmp_path / "exp" / "results.json").read_text())
+    assert sorted((r["fraction"], r["schedule"]) for r in rows) == [
+        (0.5, "continuous"), (0.5, "one-time"), (0.5, "supervised"), (1.0, "supervised")
+    ]
+    table = (tmp_path / "exp" / "table.md").read_text()
+    assert "(50% labelled)" in table and "Continuous pseudo-label generation" in table
+    assert "One-time pseudo-label generation" in table
+    assert table.strip() in out.stdout
+    # Mining arms started from the supervised arm instead of training it again.
+    mining = json.loads((tmp_path / "exp" / "covid-qu-ex-sample" / "l50" / "continuous-mobilesam-points+box-s0" / "result.json").read_text())
+    assert mining["best"]["phase"] == "mining"
+
+
+def test_bad_input_gives_a_clear_error(tmp_path):
+    proc = kmine("train", tmp_path / "nowhere", ok=False)
+    assert proc.returncode == 2 and "nowhere" in proc.stderr and "Traceback" not in proc.stderr
+    proc = kmine("train", COVID, "--schedule", "sometimes", ok=False)
+    assert proc.returncode == 2 and "sometimes" in proc.stderr
+    proc = kmine("train", COVID, "--size", 100, "--out", tmp_path / "r", ok=False)
+    assert proc.returncode == 2 and "divisible by 32" in proc.stderr

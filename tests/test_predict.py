@@ -1,0 +1,77 @@
+"""Prediction on whole images of any size, student alone and student → real MobileSAM."""
+
+import numpy as np
+import pytest
+import torch
+
+from shared_data import WEIGHTS, require
+from kmine.metrics import dice_iou
+from kmine.predict import Predictor
+
+
+class BrightnessStudent(torch.nn.Module):
+    """A stand-in student with known output: logits high where the image is bright.
+
+    It lets the test know exactly where the student's mask is, so what is checked is the
+    predictor's own work: framing, mapping back to full size, prompts in input pixels."""
+
+    def forward(self, x):
+        return (x.float().mean(1, keepdim=True) - 128) / 8
+
+
+def _disc_image(h, w, cy, cx, r):
+    yy, xx = np.mgrid[:h, :w]
+    disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+    image = np.full((h, w, 3), 30, np.uint8)
+    image[disc] = 220
+    return image, disc
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    require(WEIGHTS / "mobile_sam.pt")
+    from kmine.teacher import build_teacher
+
+    return build_teacher("mobilesam", weights_dir=WEIGHTS)
+
+
+@pytest.mark.parametrize("shape", [(300, 520), (517, 333), (224, 224)])
+def test_student_mask_and_prompts_are_in_input_pixels(shape):
+    h, w = shape
+    image, disc = _disc_image(h, w, cy=int(h * 0.6), cx=int(w * 0.3), r=min(h, w) // 6)
+    p = Predictor(BrightnessStudent(), size=224).predict(image, "student")
+    assert p.prob.shape == (h, w) and p.mask.shape == (h, w) and p.refined_mask is None
+    assert dice_iou(p.mask, disc)[0] > 0.97
+    (s,) = p.prompts
+    rows, cols = np.nonzero(disc)
+    np.testing.assert_allclose(s.box, [cols.min(), rows.min(), cols.max(), rows.max()], atol=2)
+    x, y = s.points[0]
+    assert disc[int(y), int(x)]
+
+
+def test_refine_uses_sam_and_reuses_the_cached_encoding(teacher):
+    image, disc = _disc_image(360, 600, cy=200, cx=420, r=70)
+    predictor = Predictor(BrightnessStudent(), size=224, teacher=teacher)
+    first = predictor.predict(image, "refine")
+    assert first.refined_mask.shape == disc.shape
+    assert dice_iou(first.refined_mask, disc)[0] > 0.9
+    assert first.timings_ms["teacher_encode_cached"] == 0.0
+    again = predictor.predict(image, "refine")
+    assert again.timings_ms["teacher_encode_cached"] == 1.0
+    assert again.timings_ms["teacher_encode"] < first.timings_ms["teacher_encode"]
+
+
+def test_nothing_found_gives_no_prompts_and_an_empty_mask(teacher):
+    dark = np.full((200, 300, 3), 10, np.uint8)
+    p = Predictor(BrightnessStudent(), teacher=teacher).predict(dark, "refine")
+    assert p.prompts == [] and p.refined_mask is None and not p.mask.any()
+
+
+def test_bad_mode_and_bad_image_are_named():
+    predictor = Predictor(BrightnessStudent())
+    with pytest.raises(ValueError, match="mode 'sam'"):
+        predictor.predict(np.zeros((64, 64, 3), np.uint8), "sam")
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        predictor.predict(np.zeros((64, 64, 4), np.uint8))
+    with pytest.raises(ValueError, match="needs a teacher"):
+        predictor.predict(np.full((64, 64, 3), 250, np.uint8), "refine")
