@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from enum import Enum
 from pathlib import Path
@@ -108,7 +107,8 @@ def train(
 ):
     """Train a student (and mine the teacher for pseudo-labels); prints validation Dice/IoU."""
     from kmine.prompts import PromptConfig
-    from kmine.training import TrainConfig, train as run_training
+    from kmine.training import TrainConfig
+    from kmine.training import train as run_training
 
     _setup_logging(verbose)
     try:
@@ -296,7 +296,7 @@ def demo(
     from kmine.demo import run_demo
 
     try:
-        run_demo(data, out, epochs, device, echo=typer.echo)
+        run_demo(data, out, epochs, device, echo=typer.echo, callbacks=[_EpochPrinter()])
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
 

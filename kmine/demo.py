@@ -12,12 +12,16 @@ def default_demo_data() -> Path:
     return default_weights_dir().parent / "data" / "covid-qu-ex-sample"
 
 
-def run_demo(data: Path | None, out: Path, epochs: int, device: str, echo=print) -> dict:
+def run_demo(data: Path | None, out: Path, epochs: int, device: str, echo=print, callbacks=None) -> dict:
     """Split 50 % labelled (seed 0), train with continuous mining, score the test images
-    with the student alone and with student → SAM. Returns the two summaries."""
+    with the student alone and with student → SAM. Returns the two summaries.
+
+    Prompts are per component: the demo data are chest X-rays, and one box around both
+    lungs prompts SAM far worse than one box per lung."""
     from kmine.data import make_split, save_split, scan_dataset
     from kmine.evaluation import evaluate
     from kmine.predict import Predictor
+    from kmine.prompts import PromptConfig
     from kmine.teacher import build_teacher
     from kmine.training import TrainConfig, train
     from kmine.training.setup import resolve_device
@@ -35,9 +39,9 @@ def run_demo(data: Path | None, out: Path, epochs: int, device: str, echo=print)
     )
     config = TrainConfig(
         data=str(data), split=str(out / "split.json"), schedule="continuous", max_epochs=epochs,
-        early_stop=epochs, lr=3e-4, batch_size=4, device=device,
+        early_stop=epochs, lr=3e-4, batch_size=4, device=device, prompts=PromptConfig.parse("per-component"),
     )
-    result = train(config, out / "run")
+    result = train(config, out / "run", callbacks)
     predictor = Predictor.from_checkpoint(result.best_checkpoint, teacher=build_teacher(config.teacher, device=str(resolve_device(device))))
     summaries = {}
     for mode in ("student", "refine"):

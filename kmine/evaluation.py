@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from kmine.data import load_image, load_mask, resize_mask_shortest_center_crop, resize_shortest_center_crop
+from kmine.data import (
+    load_image,
+    load_mask,
+    resize_mask_shortest_center_crop,
+    resize_shortest_center_crop,
+)
 from kmine.metrics import dice_iou, mean_std
 
 FRAMES = ("crop", "full")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from kmine.fileio import save_json
 from kmine.metrics import mean_std
 from kmine.prompts import PromptConfig
 from kmine.training.config import SCHEDULES, TrainConfig
@@ -166,7 +167,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, evaluate_fn=No
                 **metrics,
             }
         )
-        results_path.write_text(json.dumps(rows, indent=2))
+        save_json(rows, results_path)
         (out / "table.md").write_text(table(rows, config))
     (out / "table.md").write_text(table(rows, config))
     return rows

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-
 from shared_data import COVID, KVASIR, WEIGHTS, require
 
 pytestmark = pytest.mark.slow

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from shared_data import WEIGHTS, require
+
 from kmine.metrics import dice_iou
 from kmine.predict import Predictor
 

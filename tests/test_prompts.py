@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from kmine.prompts import PromptConfig, extract_prompts, mask_box, top_points, without_points
+from kmine.prompts import (
+    PromptConfig,
+    extract_prompts,
+    mask_box,
+    top_points,
+    without_points,
+)
 
 
 def test_single_peak_and_box():

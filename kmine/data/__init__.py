@@ -1,12 +1,43 @@
 """Data: finding image/mask pairs, preprocessing, augmentation, splits, torch datasets."""
 
-from .augment import (ALL_OPS, IDENTITY, UNIQUE_OPS, DihedralOps, apply_dihedral,
-                      dihedral_views, draw_dihedral, invert_dihedral, random_dihedral)
-from .dataset import (IMAGE_EXTENSIONS, DataError, DatasetIndex, Problem, Sample, image_size,
-                      load_image, load_mask, scan_dataset)
-from .preprocess import (PadMeta, resize, resize_mask_shortest_center_crop,
-                         resize_shortest_center_crop, resize_shortest_pad, unpad_resize)
-from .splits import Split, SplitError, check_split_against, load_split, make_split, save_split
+from .augment import (
+                      ALL_OPS,
+                      IDENTITY,
+                      UNIQUE_OPS,
+                      DihedralOps,
+                      apply_dihedral,
+                      dihedral_views,
+                      draw_dihedral,
+                      invert_dihedral,
+                      random_dihedral,
+)
+from .dataset import (
+                      IMAGE_EXTENSIONS,
+                      DataError,
+                      DatasetIndex,
+                      Problem,
+                      Sample,
+                      image_size,
+                      load_image,
+                      load_mask,
+                      scan_dataset,
+)
+from .preprocess import (
+                      PadMeta,
+                      resize,
+                      resize_mask_shortest_center_crop,
+                      resize_shortest_center_crop,
+                      resize_shortest_pad,
+                      unpad_resize,
+)
+from .splits import (
+                      Split,
+                      SplitError,
+                      check_split_against,
+                      load_split,
+                      make_split,
+                      save_split,
+)
 from .torch_dataset import SegmentationSet, collate_segmentation
 
 __all__ = [

@@ -11,13 +11,13 @@ labelled stems at fraction 0.5 are among those at 0.75.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+
+from kmine.fileio import save_json
 
 PARTS = ("train", "val", "test")
 
@@ -129,17 +129,7 @@ def make_split(stems: Iterable[str], val_fraction: float = 0.1, test_fraction: f
 
 def save_split(split: Split, path: str | Path) -> None:
     """Write ``split`` as JSON atomically (a reader never sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(split.to_dict(), f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_json(split.to_dict(), path)
 
 
 def load_split(path: str | Path) -> Split:

@@ -1,10 +1,19 @@
 """The student network: U-Net++ with a pretrained (or random) encoder."""
 
 from .checkpoint import load_student, read_student_checkpoint, save_student
-from .encoders import (ENCODERS, EncoderSpec, efficientnet_pytorch_to_timm, encoder_spec,
-                       use_tf_same_padding)
-from .model import (DEFAULT_ENCODER, PretrainedWeightsUnavailableWarning, Student,
-                    build_student)
+from .encoders import (
+                       ENCODERS,
+                       EncoderSpec,
+                       efficientnet_pytorch_to_timm,
+                       encoder_spec,
+                       use_tf_same_padding,
+)
+from .model import (
+                       DEFAULT_ENCODER,
+                       PretrainedWeightsUnavailableWarning,
+                       Student,
+                       build_student,
+)
 
 __all__ = [
     "Student", "build_student", "DEFAULT_ENCODER", "PretrainedWeightsUnavailableWarning",

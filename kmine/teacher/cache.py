@@ -8,14 +8,14 @@ without ever handing one teacher another's embedding.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from kmine.fileio import save_torch
 
 if TYPE_CHECKING:  # base imports this module for the Teacher's default cache
     from kmine.teacher.base import Encoding
@@ -121,16 +121,9 @@ class EncodingCache:
             "original_size": list(encoding.original_size),
             "input_size": list(encoding.input_size),
         }
-        # Temp file + os.replace: a reader never sees a half-written file, even if this
-        # process dies mid-write or another one writes the same key.
-        fd, tmp = tempfile.mkstemp(dir=self.disk_dir, prefix=f".{key[:16]}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(record, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Atomic: a reader never sees a half-written file, even if this process dies
+        # mid-write or another one writes the same key.
+        save_torch(record, path)
 
     def _load(self, key: str) -> Encoding | None:
         path = self._disk_path(key)

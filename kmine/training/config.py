@@ -80,10 +80,6 @@ class TrainConfig:
             raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
         return cls(**values)
 
-    def supervised_phase(self) -> "TrainConfig":
-        """The settings that determine the supervised phase alone (shared by all schedules)."""
-        return dataclasses.replace(self, schedule="supervised")
-
     def fingerprint(self, ignore: tuple[str, ...] = ("device", "cache_dir", "cache_items", "weights_dir")) -> str:
         values = {k: v for k, v in self.to_dict().items() if k not in ignore}
         return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]

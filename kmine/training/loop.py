@@ -24,12 +24,17 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 from tqdm.auto import tqdm
 
-from kmine.data import DihedralOps, apply_dihedral, collate_segmentation, invert_dihedral
+from kmine.data import (
+    DihedralOps,
+    apply_dihedral,
+    collate_segmentation,
+    invert_dihedral,
+)
+from kmine.fileio import load_torch, save_json, save_torch
 from kmine.losses import dice_bce_per_image, mining_loss
 from kmine.metrics import dice_iou, mean_std
 from kmine.student import build_student, read_student_checkpoint, save_student
 from kmine.training.callbacks import Callback, CallbackList
-from kmine.training.checkpoint import load_checkpoint, save_checkpoint
 from kmine.training.config import TrainConfig
 from kmine.training.pseudo import PseudoLabeler, PseudoStats
 from kmine.training.setup import RunData, load_run_data, resolve_device
@@ -155,7 +160,7 @@ class Trainer:
         last = self.out_dir / "last.pt"
         if not last.exists():
             return False
-        state = load_checkpoint(last)
+        state = load_torch(last)
         if state.get("config_fingerprint") != self.config.fingerprint():
             raise ValueError(
                 f"{self.out_dir} holds a run with different settings; choose another output folder "
@@ -187,7 +192,7 @@ class Trainer:
         self._new_optimizer()
         if self.config.schedule == "one-time" and not self.data.unlabelled_empty:
             self._make_one_time_pseudo_labels()
-        save_checkpoint(self.out_dir / "last.pt", self._state())
+        save_torch(self._state(), self.out_dir / "last.pt")
 
     def _run_phase(self, phase: str) -> None:
         self.callbacks.on_phase_start(phase, self)
@@ -198,7 +203,7 @@ class Trainer:
             self.epoch += 1
             self.history.append(record)
             self._append_history(record)
-            save_checkpoint(self.out_dir / "last.pt", self._state())
+            save_torch(self._state(), self.out_dir / "last.pt")
             self.callbacks.on_epoch_end(record)
 
     def _epoch(self, phase: str, epoch: int) -> dict:
@@ -314,7 +319,9 @@ class Trainer:
                         self.pseudo_labels[i] = label
         self._attach_pseudo_labels()
         summary = stats.summary()
-        self._append_history({"phase": "pseudo-labels", "encode_calls": self.teacher.encode_calls, **summary})
+        record = {"phase": "pseudo-labels", "encode_calls": self.teacher.encode_calls, **summary}
+        self.history.append(record)
+        self._append_history(record)
         log.info("one-time pseudo-labels: %s", summary)
 
     def validate(self) -> dict:
@@ -363,7 +370,7 @@ class Trainer:
         records = [r for r in self.history if r.get("phase") == final_phase and "val_loss" in r]
         best = min(records, key=lambda r: r["val_loss"]) if records else {}
         result = TrainResult(self.out_dir, self.out_dir / "best.pt", self.history, best)
-        (self.out_dir / "result.json").write_text(json.dumps({"best": best, "config": self.config.to_dict()}, indent=2))
+        save_json({"best": best, "config": self.config.to_dict()}, self.out_dir / "result.json")
         self.callbacks.on_train_end(result)
         return result
 

@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kmine.data import DatasetIndex, SegmentationSet, Split, load_split, make_split, scan_dataset
+from kmine.data import (
+    DatasetIndex,
+    SegmentationSet,
+    Split,
+    load_split,
+    make_split,
+    scan_dataset,
+)
 from kmine.training.config import TrainConfig
 
 log = logging.getLogger(__name__)

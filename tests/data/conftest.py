@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from shared_data import DATA as SHARED_DATA
 
 
 def _dataset(name: str) -> Path:

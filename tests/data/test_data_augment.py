@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from kmine.data import (ALL_OPS, IDENTITY, UNIQUE_OPS, DihedralOps, apply_dihedral,
-                        dihedral_views, invert_dihedral, random_dihedral)
+from kmine.data import (
+    ALL_OPS,
+    IDENTITY,
+    UNIQUE_OPS,
+    DihedralOps,
+    apply_dihedral,
+    dihedral_views,
+    invert_dihedral,
+    random_dihedral,
+)
 
 
 @pytest.mark.parametrize("ops", ALL_OPS, ids=lambda o: "".join("1" if b else "0" for b in o))

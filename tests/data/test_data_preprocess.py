@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kmine.data import (load_image, load_mask, resize, resize_mask_shortest_center_crop,
-                        resize_shortest_center_crop, resize_shortest_pad, unpad_resize)
+from kmine.data import (
+    load_image,
+    load_mask,
+    resize,
+    resize_mask_shortest_center_crop,
+    resize_shortest_center_crop,
+    resize_shortest_pad,
+    unpad_resize,
+)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

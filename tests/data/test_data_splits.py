@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from kmine.data import Split, SplitError, load_split, make_split, save_split, scan_dataset
+from kmine.data import (
+    Split,
+    SplitError,
+    load_split,
+    make_split,
+    save_split,
+    scan_dataset,
+)
 
 STEMS = [f"img{i:03d}" for i in range(200)]
 

@@ -9,10 +9,18 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from kmine.data import (IDENTITY, DihedralOps, SegmentationSet, apply_dihedral,
-                        collate_segmentation, load_image, load_mask,
-                        resize_mask_shortest_center_crop, resize_shortest_center_crop,
-                        scan_dataset)
+from kmine.data import (
+    IDENTITY,
+    DihedralOps,
+    SegmentationSet,
+    apply_dihedral,
+    collate_segmentation,
+    load_image,
+    load_mask,
+    resize_mask_shortest_center_crop,
+    resize_shortest_center_crop,
+    scan_dataset,
+)
 
 SIZE = 64  # small crops keep the tests fast; the pipeline is size-agnostic
 

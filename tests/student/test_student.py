@@ -8,8 +8,14 @@ import pytest
 import timm
 import torch
 
-from kmine.student import (ENCODERS, PretrainedWeightsUnavailableWarning, build_student,
-                           efficientnet_pytorch_to_timm, load_student, save_student)
+from kmine.student import (
+    ENCODERS,
+    PretrainedWeightsUnavailableWarning,
+    build_student,
+    efficientnet_pytorch_to_timm,
+    load_student,
+    save_student,
+)
 from kmine.student.encoders import EFFICIENTNET_DROPPED_KEYS
 
 LITE0 = "timm-tf_efficientnet_lite0"

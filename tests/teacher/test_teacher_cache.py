@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from kmine.teacher import Encoding, EncodingCache, build_teacher, cache_key, image_digest
 from teacher_helpers import disc_image
+
+from kmine.teacher import (
+    Encoding,
+    EncodingCache,
+    build_teacher,
+    cache_key,
+    image_digest,
+)
 
 
 def fake_encoding(key: str, channels: int = 4) -> Encoding:
