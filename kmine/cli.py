@@ -301,5 +301,100 @@ def demo(
         _fail(str(e))
 
 
+# ----- server and worker (their imports stay inside: the library never imports server/) -----
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[Optional[bool], typer.Option("--worker/--no-worker", help="Also start a local worker process (default: in embedded mode).")] = None,
+    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Import the demo dataset (../shared/data/covid-qu-ex-sample) on first start and train a first small model.")] = True,
+    migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Bring the database to the current schema first (alembic upgrade head).")] = True,
+):
+    """Start the HTTP API (docs at /docs). Embedded mode (default): SQLite, a SQLite-backed
+    queue and a local worker in ./kmine-data (KMINE_DATA_DIR); production: set KMINE_MODE,
+    KMINE_DATABASE_URL, KMINE_BROKER_URL, KMINE_SECRET_KEY and run `kmine worker` elsewhere."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import uvicorn
+
+    from server.app import create_app
+    from server.bootstrap import prepare
+    from server.core.settings import SettingsError, get_settings
+
+    settings = get_settings()
+    try:
+        prepare(settings, migrate=migrate, echo=typer.echo)
+    except SettingsError as e:
+        _fail(str(e))
+    embedded = settings.mode == "embedded"
+    if demo and embedded:
+        _start_demo(settings)
+    child = None
+    if worker if worker is not None else embedded:
+        child = subprocess.Popen([sys.executable, "-m", "kmine.cli", "worker"], env=dict(os.environ))
+        typer.echo(f"kmine: local worker started (pid {child.pid})")
+    typer.echo(f"kmine: API on http://{host}:{port} (docs: http://{host}:{port}/docs), data in {settings.data_dir}")
+    # uvicorn re-raises the SIGTERM it handled once it has shut down: turn it into SystemExit so
+    # the local worker below is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run(create_app(settings, prepare=False), host=host, port=port, log_level="info")
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _start_demo(settings) -> None:
+    """First start only: import the demo dataset and queue a short training on it."""
+    from server.bootstrap import import_demo
+    from server.core.db import session_scope
+    from server.core.models import Split
+    from server.services.jobs import submit
+    from sqlalchemy import select
+
+    dataset_id = import_demo(settings, echo=typer.echo)
+    if dataset_id is None:
+        return
+    with session_scope(settings) as session:
+        split_id = session.scalar(select(Split.id).where(Split.dataset_id == dataset_id))
+        job = submit(session, settings, "train", split_id, None,
+                     # Chest X-rays: one box per lung prompts SAM far better than one around both.
+                     {"schedule": "continuous", "max_epochs": 6, "size": 224, "batch_size": 4, "lr": 3e-4,
+                      "prompts": {"kinds": "points+box", "per_component": True}})
+        typer.echo(f"kmine: queued demo training job {job.id}; its model becomes the dataset's active model")
+
+
+@app.command()
+def worker(
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    hostname: Annotated[Optional[str], typer.Option(help="Worker name (default: celery's).")] = None,
+):
+    """Run a job worker: one job at a time (start one per GPU, e.g. with CUDA_VISIBLE_DEVICES).
+    It reads the same KMINE_* settings as the server (database, broker, data directory)."""
+    from server.core.settings import SettingsError, get_settings
+
+    settings = get_settings()
+    try:
+        settings.check_production()
+    except SettingsError as e:
+        _fail(str(e))
+    from worker.celery_app import app as celery
+
+    argv = ["worker", f"--loglevel={loglevel}", "--pool=solo", "--concurrency=1", "-Q", settings.queue,
+            "--without-gossip", "--without-mingle"]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery.worker_main(argv)
+
+
 if __name__ == "__main__":
     app()

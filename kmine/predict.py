@@ -88,32 +88,45 @@ class Predictor:
 
     def predict(self, image: np.ndarray, mode: str = "student") -> Prediction:
         """Predict one (H, W, 3) uint8 RGB (or (H, W) greyscale) image."""
+        return self.predict_batch([image], mode)[0]
+
+    def predict_batch(self, images: list[np.ndarray], mode: str = "student") -> list[Prediction]:
+        """Predict several images. In refine mode the teacher encodes the uncached ones in
+        batches and decodes every image's prompts in one batched pass; ``timings_ms`` then
+        holds each image's share of the batch's teacher time."""
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} unknown; choose one of {', '.join(MODES)}")
-        image = _as_rgb(image)
-        timings = {}
+        if mode == "refine" and self.teacher is None:
+            raise ValueError("refine mode needs a teacher; build the Predictor with teacher=build_teacher(...)")
+        images = [_as_rgb(image) for image in images]
+        results = [self._student(image, mode) for image in images]
+        if mode == "refine":
+            self._refine(images, results)
+        return results
+
+    def _student(self, image: np.ndarray, mode: str) -> Prediction:
         t0 = time.perf_counter()
         prob = self.student_prob(image)
-        timings["student"] = (time.perf_counter() - t0) * 1e3
         prompts = extract_prompts(prob, self.prompts, self.rng)
-        refined = None
-        if mode == "refine":
-            refined = self._refine(image, prompts, timings)
-        return Prediction(prob, prob >= 0.5, refined, prompts, mode, timings)
+        timings = {"student": (time.perf_counter() - t0) * 1e3}
+        return Prediction(prob, prob >= 0.5, None, prompts, mode, timings)
 
-    def _refine(self, image: np.ndarray, prompts: list[PromptSet], timings: dict) -> np.ndarray | None:
-        if self.teacher is None:
-            raise ValueError("refine mode needs a teacher; build the Predictor with teacher=build_teacher(...)")
-        if not self.teacher.supports_points:
-            prompts = without_points(prompts)
-        if not prompts:
-            return None
-        t0 = time.perf_counter()
+    def _refine(self, images: list[np.ndarray], results: list[Prediction]) -> None:
+        prompts = [r.prompts if self.teacher.supports_points else without_points(r.prompts) for r in results]
+        todo = [i for i, p in enumerate(prompts) if p]  # nothing to prompt with: no SAM mask
+        if not todo:
+            return
         calls = self.teacher.encode_calls
-        (encoding,) = self.teacher.encode([image])
-        timings["teacher_encode"] = (time.perf_counter() - t0) * 1e3
-        timings["teacher_encode_cached"] = float(self.teacher.encode_calls == calls)
         t0 = time.perf_counter()
-        (decoded,) = self.teacher.decode([encoding], [prompts])
-        timings["teacher_decode"] = (time.perf_counter() - t0) * 1e3
-        return (decoded.logits > 0).cpu().numpy()
+        encodings = self.teacher.encode([images[i] for i in todo])
+        t1 = time.perf_counter()
+        decoded = self.teacher.decode(encodings, [prompts[i] for i in todo])
+        t2 = time.perf_counter()
+        share = {
+            "teacher_encode": (t1 - t0) * 1e3 / len(todo),
+            "teacher_decode": (t2 - t1) * 1e3 / len(todo),
+            "teacher_encodes_run": float(self.teacher.encode_calls - calls),
+        }
+        for i, d in zip(todo, decoded):
+            results[i].refined_mask = (d.logits > 0).cpu().numpy()
+            results[i].timings_ms.update(share)

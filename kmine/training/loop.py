@@ -211,7 +211,9 @@ class Trainer:
         teacher_counts = self._teacher_counts()
         stats = PseudoStats()
         train = self._train_one_epoch(phase, epoch, stats)
+        val_clock = time.perf_counter()
         val = self.validate()
+        val["t_val"] = time.perf_counter() - val_clock
         self.scheduler.step(val["val_loss"])
         improved = val["val_loss"] < self.best_loss
         if improved:
@@ -251,13 +253,20 @@ class Trainer:
     def _train_one_epoch(self, phase: str, epoch: int, stats: PseudoStats) -> dict:
         self.student.train()
         losses, sups, pseudos = [], [], []
+        seconds = {"data": 0.0, "student": 0.0}
         loader = self._train_loader(phase, epoch)
         bar = tqdm(loader, desc=f"{phase} epoch {epoch + 1}", leave=False, unit="batch")
+        clock = time.perf_counter()
         for step, batch in enumerate(bar):
+            now = time.perf_counter()
+            seconds["data"] += now - clock  # waiting for the loader
+            clock = now
             images = batch["image"].to(self.device)
             logits = self.student(images)
             lab = batch["has_mask"].to(self.device)
+            pseudo_clock = time.perf_counter()
             targets, keep = self._pseudo_targets(phase, batch, logits, stats)
+            pseudo_seconds = time.perf_counter() - pseudo_clock
             loss, parts = mining_loss(
                 logits[lab], batch["mask"].to(self.device)[lab], logits[keep.to(self.device)], targets.to(self.device),
                 self.config.k, self.config.lam,
@@ -265,12 +274,19 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            seconds["student"] += time.perf_counter() - clock - pseudo_seconds
+            clock = time.perf_counter()
             losses.append(float(loss.detach()))
             sups.append(parts["sup"])
             pseudos.append(parts["pseudo"])
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             self.callbacks.on_batch(phase, epoch, step + 1, len(loader))
-        return {"train_loss": float(np.mean(losses)), "sup_loss": float(np.mean(sups)), "pseudo_loss": float(np.mean(pseudos))}
+        return {
+            "train_loss": float(np.mean(losses)),
+            "sup_loss": float(np.mean(sups)),
+            "pseudo_loss": float(np.mean(pseudos)),
+            **{f"t_{k}": v for k, v in seconds.items()},
+        }
 
     def _pseudo_targets(self, phase: str, batch: dict, logits: torch.Tensor, stats: PseudoStats):
         """Pseudo-label targets (P, 1, S, S) and the (B,) mask of the batch rows they belong to."""

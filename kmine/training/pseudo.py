@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -17,11 +18,19 @@ class PseudoStats:
 
     made: int = 0
     skipped: int = 0  # no pixel reached the threshold: no pseudo-label this time
+    seconds: dict[str, float] = field(default_factory=lambda: {"prompts": 0.0, "encode": 0.0, "decode": 0.0})
     student_dice: list[float] = field(default_factory=list)  # vs truth, where known
     teacher_dice: list[float] = field(default_factory=list)
 
+    def lap(self, part: str, since: float) -> float:
+        """Add the time since ``since`` to ``part``; returns now."""
+        now = time.perf_counter()
+        self.seconds[part] += now - since
+        return now
+
     def summary(self) -> dict:
         out = {"pseudo_made": self.made, "pseudo_skipped": self.skipped}
+        out.update({f"t_{k}": v for k, v in self.seconds.items()})
         if self.teacher_dice:
             s, t = np.array(self.student_dice), np.array(self.teacher_dice)
             out.update(
@@ -68,19 +77,23 @@ class PseudoLabeler:
         truths: optional (S, S) bool true masks, used only to score quality.
         Returns (S, S) bool masks, None where the student found nothing to prompt with.
         """
+        stats = stats if stats is not None else PseudoStats()
+        clock = time.perf_counter()
         prompt_sets = [self._prompt_sets(p) for p in probs]
         todo = [i for i, s in enumerate(prompt_sets) if s]
         labels: list[np.ndarray | None] = [None] * len(images)
+        clock = stats.lap("prompts", clock)
         if todo:
             encodings = self.teacher.encode([images[i] for i in todo])
+            clock = stats.lap("encode", clock)
             decoded = self.teacher.decode(encodings, [prompt_sets[i] for i in todo])
             for i, d in zip(todo, decoded):
                 labels[i] = (d.logits > 0).cpu().numpy()
-        if stats is not None:
-            stats.made += len(todo)
-            stats.skipped += len(images) - len(todo)
-            for i in todo:
-                if truths is not None and truths[i] is not None:
-                    stats.student_dice.append(dice_iou(probs[i] >= 0.5, truths[i])[0])
-                    stats.teacher_dice.append(dice_iou(labels[i], truths[i])[0])
+            stats.lap("decode", clock)
+        stats.made += len(todo)
+        stats.skipped += len(images) - len(todo)
+        for i in todo:
+            if truths is not None and truths[i] is not None:
+                stats.student_dice.append(dice_iou(probs[i] >= 0.5, truths[i])[0])
+                stats.teacher_dice.append(dice_iou(labels[i], truths[i])[0])
         return labels

@@ -1,0 +1,145 @@
+"""What mining costs: seconds per epoch per schedule, the encode cache's effect, prediction
+latency, and where an epoch's time goes. All figures come from one run, as ratios.
+
+    python benchmarks/cost.py --out benchmarks/results/cost-cpu2.json
+
+Arms start from one supervised student (trained once, here) on the same images: N labelled
++ N unlabelled Kvasir-SEG train images; ``supervised`` trains on all 2N with their true
+masks, so every arm's epoch visits the same 2N images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kmine.data import Split, load_image, load_split, save_split
+from kmine.predict import Predictor
+from kmine.teacher import EncodingCache, build_teacher
+from kmine.training import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+KVASIR = ROOT.parent / "shared" / "data" / "kvasir-seg"
+
+
+def _subsplit(n: int, n_val: int, out: Path) -> Path:
+    full = load_split(KVASIR / "split.json")
+    train = full.train[: 2 * n]
+    split = Split(train=train, val=full.val[:n_val], labelled=train[:n], unlabelled=train[n:], seed=0)
+    path = out / "cost-split.json"
+    save_split(split, path)
+    return path
+
+
+def _arm(name: str, config: TrainConfig, out: Path, init: Path | None, teacher=None) -> dict:
+    trainer = Trainer(config, out / name, init_checkpoint=init, teacher=teacher)
+    start = time.perf_counter()
+    result = trainer.fit()
+    wall = time.perf_counter() - start
+    epochs = [r for r in result.history if r["phase"] == ("supervised" if init is None else "mining")]
+    made = [r for r in result.history if r["phase"] == "pseudo-labels"]
+    train_seconds = [r["seconds"] - r["t_val"] for r in epochs]
+    parts = ("t_data", "t_student", "t_prompts", "t_encode", "t_decode")
+    return {
+        "arm": name,
+        "epoch_train_seconds": train_seconds,
+        "steady_epoch_seconds": statistics.mean(train_seconds[1:] or train_seconds),
+        "first_epoch_seconds": train_seconds[0],
+        "one_time_generation_seconds": sum(r["t_prompts"] + r["t_encode"] + r["t_decode"] for r in made) if made else None,
+        "encode_calls": [r.get("encode_calls", 0) for r in made + epochs],
+        "where_time_goes_last_epoch": {p: epochs[-1].get(p, 0.0) for p in parts},
+        "wall_seconds": wall,
+    }
+
+
+def _latency(predictor: Predictor, images: list[np.ndarray], mode: str, batch: int, repeats: int) -> dict:
+    times = []
+    for r in range(repeats):
+        chunk = [images[(r * batch + i) % len(images)] for i in range(batch)]
+        t0 = time.perf_counter()
+        predictor.predict_batch(chunk, mode)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return {"p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)), "n": repeats}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def prediction_costs(checkpoint: Path, images: list[np.ndarray], repeats: int) -> dict:
+    out = {}
+    for mode in ("student", "refine"):
+        for batch in (1, 8):
+            # New images: a fresh teacher cache each time, so every image is encoded.
+            # Seen images: the same cache, warmed by one pass over the images first.
+            for seen in (False, True) if mode == "refine" else (False,):
+                teacher = build_teacher("mobilesam", cache=EncodingCache(max_items=len(images) if seen else 0))
+                predictor = Predictor.from_checkpoint(checkpoint, teacher=teacher)
+                if seen:
+                    predictor.predict_batch(images, mode)
+                key = f"{mode}_batch{batch}" + ("_seen" if seen else "_new" if mode == "refine" else "")
+                out[key] = _latency(predictor, images, mode, batch, repeats)
+                out[key]["peak_rss_mb_so_far"] = _peak_rss_mb()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=48, help="labelled images (as many unlabelled)")
+    parser.add_argument("--val", type=int, default=16)
+    parser.add_argument("--size", type=int, default=160)
+    parser.add_argument("--epochs", type=int, default=2, help="mining epochs per arm (the first warms the cache)")
+    parser.add_argument("--repeats", type=int, default=10, help="latency samples per setting")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "cost")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cost.json")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    split = _subsplit(args.n, args.val, args.work)
+    base = dict(data=str(KVASIR), split=str(split), size=args.size, lr=3e-4, max_epochs=args.epochs, early_stop=99, device="cpu")
+
+    # One supervised student for every arm to start from (1 epoch on the labelled half).
+    warm = _arm("warm-start", TrainConfig(**base, schedule="supervised", max_epochs=1), args.work, None)
+    init = args.work / "warm-start" / "best_supervised.pt"
+    everything = Split(**{**json.loads(split.read_text()), "labelled": None, "unlabelled": None})
+    save_split(everything, args.work / "cost-split-all.json")
+    arms = [
+        _arm("supervised", TrainConfig(**{**base, "split": str(args.work / "cost-split-all.json")}, schedule="supervised"), args.work, None),
+        _arm("one-time", TrainConfig(**base, schedule="one-time"), args.work, init),
+        _arm("continuous-cache", TrainConfig(**base, schedule="continuous"), args.work, init),
+        _arm(
+            "continuous-no-cache", TrainConfig(**base, schedule="continuous", seed=1), args.work, init,
+            teacher=build_teacher("mobilesam", cache=EncodingCache(max_items=0)),
+        ),
+    ]
+    by = {a["arm"]: a["steady_epoch_seconds"] for a in arms}
+    images = [load_image(KVASIR / "images" / f"{stem}.jpg") for stem in json.loads(split.read_text())["val"][:8]]
+    report = {
+        "command": "python benchmarks/cost.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if k in ("n", "val", "size", "epochs", "repeats")),
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, CPU only",
+        "images_per_epoch": 2 * args.n,
+        "size": args.size,
+        "warm_start": warm,
+        "arms": arms,
+        "ratios": {
+            "continuous_cache_over_supervised": by["continuous-cache"] / by["supervised"],
+            "one_time_over_supervised": by["one-time"] / by["supervised"],
+            "continuous_no_cache_over_cache": by["continuous-no-cache"] / by["continuous-cache"],
+        },
+        "prediction": prediction_costs(init, images, args.repeats),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps({"ratios": report["ratios"], "prediction": report["prediction"]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""kmine's HTTP server: FastAPI app over the kmine engine, state in a SQL database."""

@@ -1,0 +1,61 @@
+"""Prediction with a trained student, alone or prompting SAM."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from sqlalchemy import select
+
+from server.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
+from server.api.uploads import read_upload
+from server.core.models import Image, Mask, Model
+from server.services.uploads import BadInput, decode_image, decode_mask, mask_png
+
+router = APIRouter(tags=["predict"])
+
+
+@router.post("/predict", summary="Predict a mask for one image (any size)", description=(
+    "Answer: `mask_png` (base64 PNG, 0/255, the input's full size), `prompts` (points and box in the input "
+    "image's pixel coordinates), `model_id`, `mode`, `timings_ms`; with a ground-truth `mask` also `dice` and "
+    "`iou`. `model_id` defaults to the active model (of the dataset holding this image, else the newest active "
+    "one). No model yet: 409. An image the server has seen reuses its cached SAM encoding in refine mode."))
+async def predict(
+    request: Request, session: SessionDep, settings: SettingsDep, store: StoreDep, _: CurrentUser,
+    image: Annotated[UploadFile, File(description="the image (PNG, JPEG, TIFF, BMP)")],
+    mode: Annotated[Literal["student", "refine"], Form(description="student: the student alone; refine: student prompts SAM")] = "student",
+    model_id: Annotated[int | None, Form(ge=1, le=2**31 - 1, description="default: the active model")] = None,
+    prompts: Annotated[Literal["points", "box", "points+box", "points+box+mask", "per-component"] | None,
+                       Form(description="prompt kinds for refine mode (default: the model's)")] = None,
+    mask: Annotated[UploadFile | None, File(description="optional ground truth: adds dice and iou")] = None,
+):
+    data = await read_upload(image, settings.max_upload_bytes)
+    decoded = decode_image(data, image.filename or "image", settings, keep=True)
+    truth = None
+    if mask is not None:
+        truth = decode_mask(await read_upload(mask, settings.max_upload_bytes), mask.filename or "mask",
+                            (decoded.width, decoded.height), settings)
+    digest = hashlib.sha256(data).hexdigest()
+    known = session.scalars(select(Image).where(Image.sha256 == digest)).all()
+    if model_id is not None:
+        model = session.get(Model, model_id)
+        if model is None:
+            raise HTTPException(404, f"model {model_id} not found")
+    else:
+        query = select(Model).where(Model.active.is_(True)).order_by(Model.id.desc())
+        dataset_ids = [i.dataset_id for i in known]
+        model = session.scalars(query.where(Model.dataset_id.in_(dataset_ids))).first() if dataset_ids else None
+        model = model or session.scalars(query).first()
+        if model is None:
+            raise BadInput("no model yet: train one (POST /api/v1/jobs with kind 'train') or upload one "
+                           "(POST /api/v1/models), then activate it, or pass model_id", 409)
+    answer = request.app.state.predictions.predict(model, decoded.rgb, mode, prompts, truth)
+    result_mask = answer.pop("_mask")
+    if known:  # remember the prediction for the images this is
+        sha, _ = store.put(mask_png(result_mask))
+        for row in known:
+            session.add(Mask(image_id=row.id, kind="prediction", sha256=sha, model_id=model.id))
+        session.commit()
+        answer["image_ids"] = [row.id for row in known]
+    return answer

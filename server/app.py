@@ -1,0 +1,132 @@
+"""The FastAPI application: ``/api/v1`` (datasets, splits, jobs, models, predict), ``/health``
+and ``/docs``. ``create_app()`` reads the settings from the environment."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from server.api.deps import current_token
+from server.api.routes import datasets, health, jobs, models, predict, splits
+from server.core.settings import Settings, get_settings
+from server.services.predict import PredictionService
+from server.services.uploads import BadInput
+
+log = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 before it is read whole."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await _too_large(send, self.limit)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BadInput(f"request body larger than {self.limit} bytes", 413)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BadInput:
+            await _too_large(send, self.limit)
+
+
+async def _too_large(send, limit: int):
+    import json
+
+    body = json.dumps({"detail": f"request body larger than the {limit}-byte limit"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _reaper(settings: Settings, stop: threading.Event, every: float) -> None:
+    """Put jobs whose worker died back in the queue (bounded attempts)."""
+    from server.core.db import session_scope
+    from server.core.jobs import requeue_stale
+    from server.core.queue import enqueue
+
+    while not stop.wait(every):
+        try:
+            with session_scope(settings) as session:
+                ids = requeue_stale(session, settings)
+            for job_id in ids:
+                enqueue(job_id, settings)
+        except Exception:  # keep reaping; the next round may succeed
+            log.exception("requeueing stale jobs failed")
+
+
+def create_app(settings: Settings | None = None, prepare: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_production()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if prepare:
+            from server.bootstrap import prepare as prepare_install
+
+            prepare_install(settings)
+        stop = threading.Event()
+        thread = threading.Thread(target=_reaper, args=(settings, stop, max(5.0, settings.job_lease_seconds / 4)),
+                                  daemon=True, name="kmine-reaper")
+        thread.start()
+        yield
+        stop.set()
+
+    app = FastAPI(
+        title="kmine",
+        version="1",
+        description="Segmentation students trained by mining SAM for pseudo-labels. Every endpoint under "
+                    "`/api/v1` needs `Authorization: Bearer <token>` (the first start writes an admin token to "
+                    "`<data_dir>/admin_token`).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.predictions = PredictionService(settings)
+
+    @app.exception_handler(BadInput)
+    async def _bad_input(_request, exc: BadInput):
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"detail": f"invalid request: {problems}", "errors": jsonable(exc.errors())}, status_code=422)
+
+    api_deps = [Depends(current_token)]
+    for router in (datasets.router, splits.router, jobs.router, models.router, predict.router):
+        app.include_router(router, prefix="/api/v1", dependencies=api_deps)
+    app.include_router(health.router)
+    app.include_router(health.router, prefix="/api/v1")
+
+    @app.get("/", include_in_schema=False)
+    def root():
+        return RedirectResponse("/docs")
+
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 1024 * 1024)
+    return app
+
+
+def jsonable(errors):
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(errors, custom_encoder={Exception: str, bytes: lambda b: b[:100].decode("latin-1")})

@@ -1,0 +1,111 @@
+"""One configuration object for both ways to run, read from ``KMINE_*`` environment variables.
+
+``embedded`` (default): SQLite database and a SQLite-backed Celery broker (kombu's SQLAlchemy
+transport) in the data directory; no other service needed. ``production``: set
+``KMINE_DATABASE_URL`` (PostgreSQL), ``KMINE_BROKER_URL`` (Redis) and ``KMINE_SECRET_KEY``.
+The code path is the same in both: only these URLs differ.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me-kmine-default-secret"
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used (e.g. production with the default secret)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KMINE_", extra="ignore")
+
+    mode: Literal["embedded", "production"] = "embedded"
+    data_dir: Path = Path("kmine-data")
+    database_url: str | None = Field(default=None, description="default: sqlite:///<data_dir>/kmine.sqlite")
+    broker_url: str | None = Field(default=None, description="default (embedded): sqla+sqlite:///<data_dir>/broker.sqlite")
+    queue: str = "kmine"
+    weights_dir: Path | None = None
+    secret_key: str = DEFAULT_SECRET
+    device: str = "auto"
+    demo_dataset: Path | None = None  # default: ../shared/data/covid-qu-ex-sample when present
+
+    # upload limits
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_files: int = 5000
+    max_unpacked_bytes: int = 2 * 1024 * 1024 * 1024
+    max_zip_ratio: float = 200.0
+    max_image_pixels: int = 64_000_000
+    max_checkpoint_bytes: int = 512 * 1024 * 1024
+
+    # jobs
+    job_lease_seconds: int = 120
+    job_max_attempts: int = 3
+
+    @model_validator(mode="after")
+    def _defaults(self) -> "Settings":
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.data_dir / 'kmine.sqlite'}"
+        if self.broker_url is None:
+            self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.sqlite'}"
+        return self
+
+    def check_production(self) -> None:
+        """Raise :class:`SettingsError` when production mode runs on defaults it must not use."""
+        if self.mode != "production":
+            return
+        problems = []
+        if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 16:
+            problems.append("KMINE_SECRET_KEY is the default (or shorter than 16 characters); set a long random secret")
+        if self.database_url.startswith("sqlite"):
+            problems.append("KMINE_DATABASE_URL points at SQLite; production needs PostgreSQL (postgresql+psycopg://...)")
+        if self.broker_url.startswith("sqla+"):
+            problems.append("KMINE_BROKER_URL is the embedded SQLite broker; production needs Redis (redis://...)")
+        if problems:
+            raise SettingsError("production mode refuses to start: " + "; ".join(problems))
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def encodings_dir(self) -> Path:
+        return self.data_dir / "encodings"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.data_dir / "admin_token"
+
+    def resolved_weights_dir(self) -> Path:
+        from kmine.weights import default_weights_dir
+
+        return self.weights_dir.expanduser().resolve() if self.weights_dir else default_weights_dir()
+
+    def resolved_demo_dataset(self) -> Path | None:
+        if self.demo_dataset is not None:
+            return self.demo_dataset if self.demo_dataset.is_dir() else None
+        project_root = Path(__file__).resolve().parents[2]
+        for base in (Path.cwd(), project_root):
+            candidate = base.parent / "shared" / "data" / "covid-qu-ex-sample"
+            if candidate.is_dir():
+                return candidate
+        return None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

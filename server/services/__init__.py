@@ -1,0 +1,1 @@
+"""What the routes call: uploads, datasets, splits, jobs, models, prediction."""

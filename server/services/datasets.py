@@ -1,0 +1,160 @@
+"""Datasets: importing uploads in one transaction, labels, splits."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kmine.data import SplitError, make_split
+from server.core.models import SPLIT_PARTS, Dataset, Image, Mask, Split, SplitMember
+from server.core.settings import Settings
+from server.core.storage import BlobStore
+from server.services.uploads import BadInput, classify, decode_image, decode_mask, mask_png
+
+
+def import_dataset(session: Session, store: BlobStore, settings: Settings, name: str,
+                   entries: list[tuple[str, bytes]]) -> tuple[Dataset, list[str]]:
+    """Create a dataset from ``images/…`` and ``masks/…`` entries. Everything is checked
+    before anything is stored; on any refusal the blobs written by this call are removed
+    and nothing reaches the database. Returns the dataset and ignored entry names."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise BadInput("dataset name must be 1 to 200 characters")
+    images, masks, ignored = classify(entries)
+    if not images:
+        raise BadInput("no images found: put them under images/ (and masks, optional, under masks/ with the same stems)")
+    if len(images) + len(masks) > settings.max_files:
+        raise BadInput(f"{len(images) + len(masks)} files; at most {settings.max_files} are accepted", 413)
+    orphans = sorted(set(masks) - set(images))
+    if orphans:
+        raise BadInput(f"masks without an image of the same stem: {', '.join(orphans[:5])}")
+    checked = []
+    for stem in sorted(images):
+        filename, data = images[stem]
+        decoded = decode_image(data, f"images/{filename}", settings)
+        mask = None
+        if stem in masks:
+            mask_name, mask_data = masks[stem]
+            mask = mask_png(decode_mask(mask_data, f"masks/{mask_name}", (decoded.width, decoded.height), settings))
+        checked.append((stem, filename, data, decoded, mask))
+    created: list[str] = []
+    try:
+        dataset = Dataset(name=name)
+        session.add(dataset)
+        for stem, filename, data, decoded, mask in checked:
+            digest, new = store.put(data)
+            if new:
+                created.append(digest)
+            image = Image(stem=stem, filename=filename, sha256=digest, width=decoded.width, height=decoded.height)
+            dataset.images.append(image)
+            if mask is not None:
+                mdigest, new = store.put(mask)
+                if new:
+                    created.append(mdigest)
+                image.masks.append(Mask(kind="ground_truth", sha256=mdigest))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        for digest in created:
+            store.delete(digest)
+        raise
+    return dataset, ignored
+
+
+def counts(session: Session, dataset: Dataset) -> dict:
+    n_images = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset.id))
+    labelled = session.scalar(
+        select(func.count(func.distinct(Mask.image_id))).join(Image).where(
+            Image.dataset_id == dataset.id, Mask.kind.in_(("ground_truth", "human"))))
+    by_kind = dict(session.execute(
+        select(Mask.kind, func.count(Mask.id)).join(Image).where(Image.dataset_id == dataset.id).group_by(Mask.kind)).all())
+    return {"images": n_images, "labelled": labelled, "unlabelled": n_images - labelled, "masks": by_kind}
+
+
+def latest_mask(session: Session, image_id: int, kinds: tuple[str, ...]) -> Mask | None:
+    """The newest mask of the first kind in ``kinds`` that the image has."""
+    for kind in kinds:
+        mask = session.scalar(select(Mask).where(Mask.image_id == image_id, Mask.kind == kind)
+                              .order_by(Mask.id.desc()).limit(1))
+        if mask is not None:
+            return mask
+    return None
+
+
+LABEL_KINDS = ("human", "ground_truth")  # a human correction overrides the uploaded truth
+
+
+def label_mask(session: Session, image_id: int) -> Mask | None:
+    return latest_mask(session, image_id, LABEL_KINDS)
+
+
+def set_human_mask(session: Session, store: BlobStore, settings: Settings, image: Image, data: bytes, filename: str) -> Mask:
+    mask = decode_mask(data, filename or "mask", (image.width, image.height), settings)
+    digest, _ = store.put(mask_png(mask))
+    row = Mask(image_id=image.id, kind="human", sha256=digest)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def labelled_image_ids(session: Session, dataset_id: int) -> set[int]:
+    return set(session.scalars(select(Mask.image_id).join(Image).where(
+        Image.dataset_id == dataset_id, Mask.kind.in_(LABEL_KINDS))).all())
+
+
+def create_split(session: Session, dataset: Dataset, val_fraction: float, test_fraction: float,
+                 labelled_fraction: float, seed: int) -> Split:
+    images = session.scalars(select(Image).where(Image.dataset_id == dataset.id)).all()
+    labelled_ids = labelled_image_ids(session, dataset.id)
+    by_stem = {i.stem: i for i in images}
+    with_masks = [i.stem for i in images if i.id in labelled_ids]
+    if not with_masks:
+        raise BadInput("the dataset has no labelled image (no masks): a split needs some")
+    try:
+        s = make_split(with_masks, val_fraction=val_fraction, test_fraction=test_fraction,
+                       labelled_fraction=labelled_fraction, seed=seed)
+    except SplitError as err:
+        raise BadInput(str(err)) from None
+    split = Split(dataset_id=dataset.id, seed=seed, fractions={
+        "val": val_fraction, "test": test_fraction, "labelled": labelled_fraction})
+    for part in SPLIT_PARTS:
+        for stem in getattr(s, part):
+            split.members.append(SplitMember(image_id=by_stem[stem].id, part=part))
+    for image in images:  # images without a mask can only be unlabelled training images
+        if image.id not in labelled_ids:
+            split.members.append(SplitMember(image_id=image.id, part="unlabelled"))
+    session.add(split)
+    session.commit()
+    return split
+
+
+def split_parts(session: Session, split: Split) -> dict[str, list[dict]]:
+    rows = session.execute(select(SplitMember.part, Image.id, Image.stem).join(Image, Image.id == SplitMember.image_id)
+                           .where(SplitMember.split_id == split.id).order_by(Image.stem)).all()
+    parts: dict[str, list[dict]] = {p: [] for p in SPLIT_PARTS}
+    for part, image_id, stem in rows:
+        parts[part].append({"id": image_id, "stem": stem})
+    return parts
+
+
+def move_images(session: Session, split: Split, image_ids: list[int], to: str) -> None:
+    if to not in SPLIT_PARTS:
+        raise BadInput(f"part {to!r} unknown; choose one of {', '.join(SPLIT_PARTS)}")
+    members = {m.image_id: m for m in session.scalars(select(SplitMember).where(
+        SplitMember.split_id == split.id, SplitMember.image_id.in_(image_ids))).all()}
+    missing = sorted(set(image_ids) - set(members))
+    if missing:
+        raise BadInput(f"images {missing[:10]} are not in split {split.id}", 404)
+    if to != "unlabelled":
+        labelled = labelled_image_ids(session, split.dataset_id)
+        unmasked = sorted(set(image_ids) - labelled)
+        if unmasked:
+            raise BadInput(f"images {unmasked[:10]} have no mask; only labelled images can go to {to!r} "
+                           "(PUT a mask first)", 409)
+    for image_id in image_ids:
+        members[image_id].part = to
+    remaining = {p for p, in session.execute(select(SplitMember.part).where(SplitMember.split_id == split.id)).all()}
+    if "labelled" not in remaining:
+        session.rollback()
+        raise BadInput("a split needs at least one labelled training image; move refused", 409)
+    session.commit()
