@@ -311,6 +311,7 @@ def serve(
     worker: Annotated[Optional[bool], typer.Option("--worker/--no-worker", help="Also start a local worker process (default: in embedded mode).")] = None,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Import the demo dataset (../shared/data/covid-qu-ex-sample) on first start and train a first small model.")] = True,
     migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Bring the database to the current schema first (alembic upgrade head).")] = True,
+    ui: Annotated[Optional[bool], typer.Option("--ui/--no-ui", help="Also serve the web UI at /ui, acting with the admin token (default: in embedded mode only; in production run `python -m webui` behind your own access control).")] = None,
 ):
     """Start the HTTP API (docs at /docs). Embedded mode (default): SQLite, a SQLite-backed
     queue and a local worker in ./kmine-data (KMINE_DATA_DIR); production: set KMINE_MODE,
@@ -342,8 +343,11 @@ def serve(
     # uvicorn re-raises the SIGTERM it handled once it has shut down: turn it into SystemExit so
     # the local worker below is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    api = create_app(settings, prepare=False)
+    if ui if ui is not None else embedded:
+        api = _mount_ui(api, settings, host, port)
     try:
-        uvicorn.run(create_app(settings, prepare=False), host=host, port=port, log_level="info")
+        uvicorn.run(api, host=host, port=port, log_level="info")
     finally:
         if child is not None:
             child.terminate()
@@ -351,6 +355,26 @@ def serve(
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _mount_ui(api, settings, host: str, port: int):
+    """The web UI at /ui: an HTTP client of this same server, authenticated with the admin token."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio as gr
+
+        from webui.app import build_ui
+    except ImportError as err:
+        typer.echo(f"kmine: web UI not served ({err}); the API is unaffected")
+        return api
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    blocks = build_ui(f"http://{local}:{port}", settings.admin_token_file.read_text().strip())
+    api = gr.mount_gradio_app(api, blocks, path="/ui", show_api=False, ssr_mode=False)
+    api.state.ui_mounted = True
+    typer.echo(f"kmine: web UI on http://{host}:{port}/ui")
+    return api
 
 
 def _start_demo(settings) -> None:

@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None, prepare: bool = True) -> FastAP
 
     @app.get("/", include_in_schema=False)
     def root():
-        return RedirectResponse("/docs")
+        return RedirectResponse("/ui/" if getattr(app.state, "ui_mounted", False) else "/docs")
 
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 1024 * 1024)
     return app

@@ -1,0 +1,130 @@
+"""A small client of the kmine HTTP API (``/api/v1``): a base URL and a Bearer token.
+
+Every failure becomes an :class:`ApiError` whose message a person can read (the API's
+``detail``, or what went wrong on the way), never a stack trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    """A readable message for a failed API call."""
+
+
+class ApiClient:
+    def __init__(self, api_url: str, token: str, timeout: float = 300.0):
+        self.api_url = api_url.rstrip("/")
+        if not self.api_url.endswith("/api/v1"):
+            self.api_url += "/api/v1"
+        self._http = httpx.Client(base_url=self.api_url, headers={"Authorization": f"Bearer {token}"},
+                                  timeout=timeout)
+
+    # ---- plumbing ----
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise ApiError(f"the server at {self.api_url} did not answer in time ({method} {path})") from None
+        except httpx.TransportError as err:
+            raise ApiError(f"cannot reach the server at {self.api_url}: {err.__class__.__name__} {err}") from None
+        if response.status_code >= 400:
+            raise ApiError(error_message(response))
+        return response
+
+    def json(self, method: str, path: str, **kwargs) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    # ---- datasets and splits ----
+    def datasets(self) -> list[dict]:
+        return self.json("GET", "/datasets")
+
+    def dataset(self, dataset_id: int) -> dict:
+        return self.json("GET", f"/datasets/{dataset_id}")
+
+    def upload_dataset(self, name: str, filename: str, data: bytes) -> dict:
+        return self.json("POST", "/datasets", data={"name": name}, files={"archive": (filename, data, "application/zip")})
+
+    def images(self, dataset_id: int, offset: int = 0, limit: int = 500) -> dict:
+        return self.json("GET", f"/datasets/{dataset_id}/images", params={"offset": offset, "limit": limit})
+
+    def image_png(self, dataset_id: int, image_id: int) -> bytes:
+        return self.request("GET", f"/datasets/{dataset_id}/images/{image_id}").content
+
+    def mask_png(self, dataset_id: int, image_id: int, which: str = "mask") -> bytes | None:
+        """``which``: mask | ground-truth | pseudo-label | prediction; None when there is none."""
+        try:
+            return self.request("GET", f"/datasets/{dataset_id}/images/{image_id}/{which}").content
+        except ApiError as err:
+            if " has no " in str(err):
+                return None
+            raise
+
+    def put_mask(self, dataset_id: int, image_id: int, png: bytes) -> dict:
+        return self.json("PUT", f"/datasets/{dataset_id}/images/{image_id}/mask",
+                         files={"mask": ("mask.png", png, "image/png")})
+
+    def splits(self, dataset_id: int) -> list[dict]:
+        return self.json("GET", f"/datasets/{dataset_id}/splits")
+
+    def split(self, split_id: int) -> dict:
+        return self.json("GET", f"/splits/{split_id}")
+
+    def create_split(self, dataset_id: int, **fractions) -> dict:
+        return self.json("POST", f"/datasets/{dataset_id}/splits", json=fractions)
+
+    def move(self, split_id: int, image_ids: list[int], to: str) -> dict:
+        return self.json("POST", f"/splits/{split_id}/move", json={"image_ids": image_ids, "to": to})
+
+    # ---- models, prediction ----
+    def models(self, dataset_id: int | None = None) -> list[dict]:
+        return self.json("GET", "/models", params={"dataset_id": dataset_id} if dataset_id else None)
+
+    def predict(self, image_name: str, image: bytes, mode: str = "student", model_id: int | None = None,
+                prompts: str | None = None, truth: bytes | None = None) -> dict:
+        data = {"mode": mode}
+        if model_id:
+            data["model_id"] = str(model_id)
+        if prompts:
+            data["prompts"] = prompts
+        files = {"image": (image_name, image)}
+        if truth is not None:
+            files["mask"] = ("truth.png", truth)
+        return self.json("POST", "/predict", data=data, files=files)
+
+    # ---- jobs ----
+    def jobs(self, limit: int = 50) -> list[dict]:
+        return self.json("GET", "/jobs", params={"limit": limit})
+
+    def job(self, job_id: int) -> dict:
+        return self.json("GET", f"/jobs/{job_id}")
+
+    def submit(self, kind: str, split_id: int | None = None, config: dict | None = None,
+               model_id: int | None = None) -> dict:
+        body = {"kind": kind, "config": config or {}}
+        if split_id:
+            body["split_id"] = split_id
+        if model_id:
+            body["model_id"] = model_id
+        return self.json("POST", "/jobs", json=body)
+
+    def cancel(self, job_id: int) -> dict:
+        return self.json("POST", f"/jobs/{job_id}/cancel")
+
+
+def error_message(response: httpx.Response) -> str:
+    """The API's ``detail`` (a string, or a validation list) as one readable line."""
+    status = response.status_code
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):
+        detail = "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg', d)}" for d in detail)
+    if not detail:
+        detail = response.reason_phrase or "error"
+    if status == 401:
+        return f"Not authorised: {detail} (check the API token)"
+    return f"{detail} (HTTP {status})"
