@@ -106,7 +106,7 @@ def main() -> None:
     base = dict(data=str(KVASIR), split=str(split), size=args.size, lr=3e-4, max_epochs=args.epochs, early_stop=99, device="cpu")
 
     # One supervised student for every arm to start from (1 epoch on the labelled half).
-    warm = _arm("warm-start", TrainConfig(**base, schedule="supervised", max_epochs=1), args.work, None)
+    warm = _arm("warm-start", TrainConfig(**{**base, "max_epochs": 1}, schedule="supervised"), args.work, None)
     init = args.work / "warm-start" / "best_supervised.pt"
     everything = Split(**{**json.loads(split.read_text()), "labelled": None, "unlabelled": None})
     save_split(everything, args.work / "cost-split-all.json")
