@@ -18,3 +18,17 @@ def require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: this test needs the real weights/data in {SHARED}")
     return path
+
+
+def stop_process_group(proc, timeout: float = 30) -> None:
+    """SIGTERM a process started with ``start_new_session=True`` and its children (a server
+    and its local worker); SIGKILL them if they have not stopped within ``timeout``."""
+    import os
+    import signal
+    import subprocess
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 from PIL import Image
 
 from service_fixtures import covid_zip
-from shared_data import COVID, WEIGHTS, require
+from shared_data import COVID, WEIGHTS, require, stop_process_group
 
 pytestmark = pytest.mark.slow
 
@@ -76,11 +75,7 @@ def test_embedded_serve_happy_path(tmp_path):
         ready = httpx.get(f"{base}/health/ready").json()
         assert ready["checks"] == {"database": "ok", "broker": "ok", "weights": "ok"}, ready
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
 
 
 def test_demo_dataset_imported_once(tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from service_fixtures import covid_zip  # noqa: E402
-from shared_data import COVID, WEIGHTS, require  # noqa: E402
+from shared_data import COVID, WEIGHTS, require, stop_process_group  # noqa: E402
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -82,11 +81,7 @@ def server(tmp_path_factory):
         assert job["status"] == "succeeded", job
         yield {"base": base, "client": c, "dataset": ds, "split": split, "tmp": tmp, "log": log_path}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
 
 
 @pytest.fixture(scope="module")
