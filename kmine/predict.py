@@ -4,7 +4,8 @@ The student sees the whole image at the scale it was trained at (shortest side =
 training size), zero-padded right/bottom to a multiple of 32; its probabilities are
 brought back to the input's full size before prompts are taken, so prompt coordinates
 are the input image's own pixel indices. Refinement encodes the full image with the
-teacher (cached by content) and decodes the prompts there.
+teacher (cached by content) and decodes the prompts there. :func:`decode_prompts` decodes
+prompts a person gave (clicked points, a dragged box) the same way.
 """
 
 from __future__ import annotations
@@ -116,17 +117,98 @@ class Predictor:
         todo = [i for i, p in enumerate(prompts) if p]  # nothing to prompt with: no SAM mask
         if not todo:
             return
-        calls = self.teacher.encode_calls
-        t0 = time.perf_counter()
-        encodings = self.teacher.encode([images[i] for i in todo])
-        t1 = time.perf_counter()
-        decoded = self.teacher.decode(encodings, [prompts[i] for i in todo])
-        t2 = time.perf_counter()
-        share = {
-            "teacher_encode": (t1 - t0) * 1e3 / len(todo),
-            "teacher_decode": (t2 - t1) * 1e3 / len(todo),
-            "teacher_encodes_run": float(self.teacher.encode_calls - calls),
-        }
+        decoded, share = _teacher_pass(self.teacher, [images[i] for i in todo], [prompts[i] for i in todo])
         for i, d in zip(todo, decoded):
             results[i].refined_mask = (d.logits > 0).cpu().numpy()
             results[i].timings_ms.update(share)
+
+    def reprompt(self, image: np.ndarray, prompts: list[PromptSet]) -> "PromptedMask":
+        """SAM's mask for prompts a person gave (see :func:`decode_prompts`)."""
+        if self.teacher is None:
+            raise ValueError("re-prompting needs a teacher; build the Predictor with teacher=build_teacher(...)")
+        return decode_prompts(self.teacher, image, prompts)
+
+
+@dataclass
+class PromptedMask:
+    """The teacher's answer to explicit prompts, at the input image's full (H, W).
+
+    mask: (H, W) bool; iou_pred: the teacher's own estimate of the mask's IoU;
+    timings_ms: encode (≈0 when the encoding was cached), decode, encodes run.
+    """
+
+    mask: np.ndarray
+    prompts: list[PromptSet]
+    iou_pred: float
+    timings_ms: dict[str, float]
+
+
+def user_prompt_set(shape: tuple[int, int], points=None, point_labels=None, box=None) -> PromptSet:
+    """A :class:`PromptSet` from plain lists a person clicked, checked against the image ``shape`` (H, W).
+
+    points: ``[[x, y], …]`` in image pixels; point_labels: 1 (foreground) or 0 (background)
+    per point, default all 1; box: ``[x0, y0, x1, y1]`` in any corner order (a dragged box may
+    start at any corner). Raises ValueError naming the problem.
+    """
+    h, w = shape
+    pts = lbl = bx = None
+    if points is not None and len(points):
+        pts = np.asarray(points, dtype=np.float32)
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise ValueError(f"points must be [[x, y], …], got shape {pts.shape}")
+        if not np.isfinite(pts).all() or (pts < 0).any() or (pts[:, 0] > w - 1).any() or (pts[:, 1] > h - 1).any():
+            raise ValueError(f"points must lie inside the {w}×{h} image")
+        lbl = np.ones(len(pts), np.int64) if point_labels is None else np.asarray(point_labels, dtype=np.int64)
+        if lbl.shape != (len(pts),) or not np.isin(lbl, (0, 1)).all():
+            raise ValueError("point_labels must give 1 (foreground) or 0 (background) for each point")
+    if box is not None:
+        b = np.asarray(box, dtype=np.float32).reshape(-1)
+        if b.size != 4 or not np.isfinite(b).all():
+            raise ValueError("box must be [x0, y0, x1, y1]")
+        x0, x1 = sorted(np.clip(b[[0, 2]], 0, w - 1))
+        y0, y1 = sorted(np.clip(b[[1, 3]], 0, h - 1))
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            raise ValueError("box is empty: drag (or click) two different corners")
+        bx = np.array([x0, y0, x1, y1], np.float32)
+    if pts is None and bx is None:
+        raise ValueError("give at least one point or a box")
+    if pts is not None and not (lbl == 1).any() and bx is None:
+        raise ValueError("background points alone say nothing about the object: add a foreground point or a box")
+    return PromptSet(points=pts, point_labels=lbl, box=bx)
+
+
+def decode_prompts(teacher, image: np.ndarray, prompts: list[PromptSet]) -> PromptedMask:
+    """The teacher's mask for explicit prompts on one image; its encoding comes from the
+    teacher's content-keyed cache when the image was seen before, so only the cheap decoder
+    runs. A single point alone is ambiguous (part or whole?): then SAM's three candidate
+    masks are decoded and the one it rates best is kept, as SAM's authors advise."""
+    image = _as_rgb(image)
+    if not prompts:
+        raise ValueError("no prompts to decode")
+    if not teacher.supports_points and any(p.points is not None for p in prompts):
+        raise ValueError(f"teacher {teacher.name!r} takes box prompts only: draw a box instead of points")
+    first = prompts[0]
+    single_point = len(prompts) == 1 and first.box is None and first.points is not None and len(first.points) == 1
+    (decoded,), timings = _teacher_pass(teacher, [image], [prompts], multimask=single_point)
+    if single_point:
+        best = int(decoded.multimask_iou[0].argmax())
+        logits, iou = decoded.multimask_logits[0, best], float(decoded.multimask_iou[0, best])
+    else:
+        logits, iou = decoded.logits, decoded.iou_pred
+    return PromptedMask((logits > 0).cpu().numpy(), prompts, iou, timings)
+
+
+def _teacher_pass(teacher, images: list[np.ndarray], prompts: list[list[PromptSet]], multimask: bool = False):
+    """Encode (cached) and decode; returns the decoded masks and each image's share of the time."""
+    calls = teacher.encode_calls
+    t0 = time.perf_counter()
+    encodings = teacher.encode(images)
+    t1 = time.perf_counter()
+    decoded = teacher.decode(encodings, prompts, multimask=multimask)
+    t2 = time.perf_counter()
+    share = {
+        "teacher_encode": (t1 - t0) * 1e3 / len(images),
+        "teacher_decode": (t2 - t1) * 1e3 / len(images),
+        "teacher_encodes_run": float(teacher.encode_calls - calls),
+    }
+    return decoded, share

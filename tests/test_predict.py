@@ -84,3 +84,38 @@ def test_bad_mode_and_bad_image_are_named():
         predictor.predict(np.zeros((64, 64, 4), np.uint8))
     with pytest.raises(ValueError, match="needs a teacher"):
         predictor.predict(np.full((64, 64, 3), 250, np.uint8), "refine")
+
+
+def test_user_prompts_reuse_the_cached_encoding(teacher):
+    from kmine.predict import decode_prompts, user_prompt_set
+
+    image, disc = _disc_image(300, 400, cy=150, cx=220, r=60)
+    box = user_prompt_set(disc.shape, box=[290, 220, 150, 80])  # dragged from the bottom-right corner
+    np.testing.assert_array_equal(box.box, [150, 80, 290, 220])
+    first = decode_prompts(teacher, image, [box])
+    assert first.mask.shape == disc.shape and dice_iou(first.mask, disc)[0] > 0.9
+    assert first.timings_ms["teacher_encodes_run"] == 1.0 and 0 < first.iou_pred <= 1.5
+    # a single click: ambiguous, so the best of SAM's three masks is kept; no new encoding
+    point = user_prompt_set(disc.shape, points=[[220, 150]])
+    again = Predictor(BrightnessStudent(), teacher=teacher).reprompt(image, [point])
+    assert again.timings_ms["teacher_encodes_run"] == 0.0
+    assert dice_iou(again.mask, disc)[0] > 0.8
+    # a background point inside the disc with the box carves it out
+    both = user_prompt_set(disc.shape, points=[[220, 150]], point_labels=[0], box=[150, 80, 290, 220])
+    carved = decode_prompts(teacher, image, [both])
+    assert carved.mask.sum() < first.mask.sum()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "at least one point or a box"),
+    ({"points": [[10, 10]], "point_labels": [0]}, "background points alone"),
+    ({"points": [[500, 10]]}, "inside the 400×300 image"),
+    ({"points": [[10, 10]], "point_labels": [2]}, "point_labels"),
+    ({"box": [10, 10, 10, 50]}, "box is empty"),
+    ({"box": [1, 2, 3]}, r"\[x0, y0, x1, y1\]"),
+])
+def test_bad_user_prompts_are_named(kwargs, message):
+    from kmine.predict import user_prompt_set
+
+    with pytest.raises(ValueError, match=message):
+        user_prompt_set((300, 400), **kwargs)

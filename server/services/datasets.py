@@ -158,3 +158,8 @@ def move_images(session: Session, split: Split, image_ids: list[int], to: str) -
         session.rollback()
         raise BadInput("a split needs at least one labelled training image; move refused", 409)
     session.commit()
+
+
+def image_rgb(store: BlobStore, settings: Settings, image: Image):
+    """A stored image decoded to (H, W, 3) uint8 RGB."""
+    return decode_image(store.get(image.sha256), image.filename, settings, keep=True).rgb

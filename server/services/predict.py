@@ -1,5 +1,7 @@
 """Prediction in the API process: students loaded per model (checked against their
-checksum), teachers built once, SAM encodings cached on disk by image content."""
+checksum), teachers built once, SAM encodings cached on disk by image content. Also what
+labelling needs: SAM re-prompted with a person's clicks, and unlabelled images ranked by how
+much the student and SAM disagree (scores cached per model and image content)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from kmine.metrics import dice_iou
-from kmine.predict import Predictor
+from kmine.predict import Prediction, Predictor, decode_prompts, user_prompt_set
 from kmine.prompts import PromptConfig
 from server.core.models import Model
 from server.core.settings import Settings
@@ -25,6 +30,8 @@ class PredictionService:
         self.max_models = max_models
         self._students: OrderedDict[tuple[int, str], Predictor] = OrderedDict()
         self._teachers: dict[str, object] = {}
+        # (model id, checksum, prompt kinds) -> image sha256 -> disagreement record
+        self._scores: OrderedDict[tuple, dict[str, dict]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _device(self) -> str:
@@ -53,31 +60,37 @@ class PredictionService:
             from kmine.teacher import EncodingCache, build_teacher
 
             cache = EncodingCache(max_items=32, disk_dir=self.settings.encodings_dir)
-            self._teachers[name] = build_teacher(name, weights_dir=self.settings.resolved_weights_dir(),
-                                                 device=self._device(), cache=cache)
+            try:
+                self._teachers[name] = build_teacher(name, weights_dir=self.settings.resolved_weights_dir(),
+                                                     device=self._device(), cache=cache)
+            except ValueError as err:  # an unknown name: the caller's mistake
+                raise BadInput(str(err)) from None
         return self._teachers[name]
+
+    def _configured(self, model: Model, mode: str, prompts: str | None) -> Predictor:
+        """The model's predictor with the prompt kinds asked for and, to refine, its teacher."""
+        base = self._predictor(model)
+        prompt_config = base.prompts
+        if prompts:
+            try:
+                prompt_config = PromptConfig.parse(prompts, n_points=base.prompts.n_points)
+            except ValueError as err:
+                raise BadInput(str(err)) from None
+        teacher = self.teacher(model_teacher(model)) if mode == "refine" else None
+        predictor = Predictor(base.student, size=base.size, teacher=teacher, prompts=prompt_config,
+                              device=str(base.device))
+        predictor.rng = base.rng  # one random stream per model: tie-breaks stay reproducible
+        return predictor
 
     def predict(self, model: Model, image: np.ndarray, mode: str, prompts: str | None = None,
                 truth: np.ndarray | None = None) -> dict:
         with self._lock:  # one prediction at a time: models and caches are shared
-            base = self._predictor(model)
-            prompt_config = base.prompts
-            if prompts:
-                try:
-                    prompt_config = PromptConfig.parse(prompts, n_points=base.prompts.n_points)
-                except ValueError as err:
-                    raise BadInput(str(err)) from None
-            teacher = None
-            if mode == "refine":
-                teacher = self.teacher(model.config.get("teacher", "mobilesam"))
-            predictor = Predictor(base.student, size=base.size, teacher=teacher, prompts=prompt_config,
-                                  device=str(base.device))
-            predictor.rng = base.rng
+            predictor = self._configured(model, mode, prompts)
             result = predictor.predict(image, mode)
         answer = {
             "model_id": model.id,
             "mode": mode,
-            "prompt_kinds": prompt_config.label,
+            "prompt_kinds": predictor.prompts.label,
             "width": int(image.shape[1]),
             "height": int(image.shape[0]),
             "mask_png": base64.b64encode(mask_png(result.mask)).decode(),
@@ -90,6 +103,75 @@ class PredictionService:
             answer.update(dice=dice, iou=iou)
         answer["_mask"] = result.mask
         return answer
+
+    def reprompt(self, teacher_name: str, image: np.ndarray, points=None, point_labels=None, box=None) -> dict:
+        """SAM's mask for a person's clicked points (1 foreground, 0 background) and/or box.
+        The image's encoding is cached by content, so after the first call only SAM's
+        decoder runs (tens of milliseconds on a CPU)."""
+        try:
+            prompt = user_prompt_set(image.shape[:2], points, point_labels, box)
+        except ValueError as err:
+            raise BadInput(str(err)) from None
+        with self._lock:
+            teacher = self.teacher(teacher_name)
+            try:
+                result = decode_prompts(teacher, image, [prompt])
+            except ValueError as err:  # e.g. points for a box-only teacher
+                raise BadInput(str(err)) from None
+        return {"teacher": teacher_name, "width": int(image.shape[1]), "height": int(image.shape[0]),
+                "mask_png": base64.b64encode(mask_png(result.mask)).decode(), "iou_pred": result.iou_pred,
+                "prompts": [prompt_json(p) for p in result.prompts], "timings_ms": result.timings_ms}
+
+    def disagreements(self, model: Model, images: list[tuple[str, callable]], batch: int = 8) -> list[dict]:
+        """For each (sha256, load RGB) of ``images``: how much the model's student and SAM prompted
+        by it disagree (``disagreement`` = 1 − Dice(student mask, SAM mask)). Records are cached
+        per model and image content, so a second ranking only predicts images it has not seen."""
+        key = (model.id, model.sha256)
+        with self._lock:
+            scores = self._scores.setdefault(key, {})
+            self._scores.move_to_end(key)
+            while len(self._scores) > self.max_models:
+                self._scores.popitem(last=False)
+        todo = [(sha, load) for sha, load in dict(images).items() if sha not in scores]
+        for start in range(0, len(todo), batch):  # batched, and the lock freed between batches
+            chunk = todo[start:start + batch]
+            rgbs = [load() for _, load in chunk]
+            with self._lock:
+                results = self._configured(model, "refine", None).predict_batch(rgbs, "refine")
+            for (sha, _), result in zip(chunk, results):
+                scores[sha] = disagreement_record(result)
+        return [scores[sha] for sha, _ in images]
+
+
+def disagreement_record(result: Prediction) -> dict:
+    """1 − Dice(student, SAM). A student that finds nothing gives SAM no prompt; such an image
+    counts as full disagreement, because it is the student's failure a label would fix first."""
+    student_px = int(result.student_mask.sum())
+    if result.refined_mask is None:
+        return {"disagreement": 1.0, "student_sam_dice": None, "student_pixels": student_px, "sam_pixels": None}
+    dice, _ = dice_iou(result.student_mask, result.refined_mask)
+    return {"disagreement": 1.0 - float(dice), "student_sam_dice": float(dice), "student_pixels": student_px,
+            "sam_pixels": int(result.refined_mask.sum())}
+
+
+def model_teacher(model: Model | None) -> str:
+    return (model.config or {}).get("teacher", "mobilesam") if model is not None else "mobilesam"
+
+
+def pick_model(session: Session, model_id: int | None, dataset_ids: list[int]) -> Model:
+    """``model_id``'s model, else the active model of one of ``dataset_ids``, else the newest active one."""
+    if model_id is not None:
+        model = session.get(Model, model_id)
+        if model is None:
+            raise BadInput(f"model {model_id} not found", 404)
+        return model
+    query = select(Model).where(Model.active.is_(True)).order_by(Model.id.desc())
+    model = session.scalars(query.where(Model.dataset_id.in_(dataset_ids))).first() if dataset_ids else None
+    model = model or session.scalars(query).first()
+    if model is None:
+        raise BadInput("no model yet: train one (POST /api/v1/jobs with kind 'train') or upload one "
+                       "(POST /api/v1/models), then activate it, or pass model_id", 409)
+    return model
 
 
 def prompt_json(p) -> dict:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from sqlalchemy import select
 
 from server.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
 from server.api.uploads import read_upload
-from server.core.models import Image, Mask, Model
-from server.services.uploads import BadInput, decode_image, decode_mask, mask_png
+from server.core.models import Image, Mask
+from server.services.predict import pick_model
+from server.services.uploads import decode_image, decode_mask, mask_png
 
 router = APIRouter(tags=["predict"])
 
@@ -38,18 +39,7 @@ async def predict(
                             (decoded.width, decoded.height), settings)
     digest = hashlib.sha256(data).hexdigest()
     known = session.scalars(select(Image).where(Image.sha256 == digest)).all()
-    if model_id is not None:
-        model = session.get(Model, model_id)
-        if model is None:
-            raise HTTPException(404, f"model {model_id} not found")
-    else:
-        query = select(Model).where(Model.active.is_(True)).order_by(Model.id.desc())
-        dataset_ids = [i.dataset_id for i in known]
-        model = session.scalars(query.where(Model.dataset_id.in_(dataset_ids))).first() if dataset_ids else None
-        model = model or session.scalars(query).first()
-        if model is None:
-            raise BadInput("no model yet: train one (POST /api/v1/jobs with kind 'train') or upload one "
-                           "(POST /api/v1/models), then activate it, or pass model_id", 409)
+    model = pick_model(session, model_id, [i.dataset_id for i in known])
     answer = request.app.state.predictions.predict(model, decoded.rgb, mode, prompts, truth)
     result_mask = answer.pop("_mask")
     if known:  # remember the prediction for the images this is
