@@ -10,6 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from kmine.training.callbacks import Callback
+from kmine.training.strategy import PseudoStrategy
+
+_STRATEGY = PseudoStrategy()  # the library's defaults are the CLI's
 
 app = typer.Typer(
     help="kmine: train a small segmentation student by mining SAM for pseudo-labels.",
@@ -23,6 +26,7 @@ class Schedule(str, Enum):
     supervised = "supervised"
     one_time = "one-time"
     continuous = "continuous"
+    extended = "extended"
 
 
 class Mode(str, Enum):
@@ -83,7 +87,7 @@ def split(
 def train(
     data: Annotated[Path, typer.Argument(help="Dataset folder with images/ and masks/.")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, history.jsonl, result.json. An unfinished run there resumes.")] = Path("runs/train"),
-    schedule: Annotated[Schedule, typer.Option(help="supervised: labelled only; one-time: pseudo-labels once; continuous: afresh at every revisit.")] = Schedule.continuous,
+    schedule: Annotated[Schedule, typer.Option(help="supervised: labelled only; one-time: pseudo-labels once; continuous: afresh at every revisit; extended: supervised for both phases (the same-compute control).")] = Schedule.continuous,
     split_file: Annotated[Optional[Path], typer.Option("--split", help="Split JSON (default: <data>/split.json, else a seeded 80/10/10 split).")] = None,
     labelled: Annotated[Optional[float], typer.Option(help="Share of train that keeps its labels, e.g. 0.75 (default: the split's own partition).")] = None,
     encoder: Annotated[str, typer.Option(help="Student encoder: timm-tf_efficientnet_lite0 (ImageNet weights) or resnet34 (paper's; random init here).")] = "timm-tf_efficientnet_lite0",
@@ -91,6 +95,12 @@ def train(
     teacher_checkpoint: Annotated[Optional[Path], typer.Option(help="Teacher checkpoint file overriding the weights folder.")] = None,
     prompts: Annotated[str, typer.Option(help="Prompt kinds: points, box, points+box, points+box+mask, or per-component.")] = "points+box",
     n_points: Annotated[int, typer.Option(help="Foreground points at the student's highest probabilities.")] = 1,
+    negatives: Annotated[int, typer.Option(help="Background points inside the box, at the student's lowest probabilities.")] = 0,
+    pseudo_label: Annotated[str, typer.Option(help="Pseudo-label rule: teacher (the paper), student (self-training), fuse (pixel vote of both), gate (teacher if it agrees with the student).")] = _STRATEGY.label,
+    teacher_size: Annotated[int, typer.Option(help="Side of the crop the teacher sees (0: the student's training crop).")] = _STRATEGY.teacher_size or 0,
+    tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Prompt from the student's mean over 8 flipped/rotated views.")] = _STRATEGY.tta,
+    multimask: Annotated[str, typer.Option(help="Teacher output: single, or agree (of SAM's candidate masks, the one closest to the student's).")] = _STRATEGY.multimask,
+    doubt_weight: Annotated[float, typer.Option(help="Loss weight of pixels where the student's and the teacher's masks differ.")] = _STRATEGY.doubt_weight,
     seed: Annotated[int, typer.Option(help="Seed for splits, shuffling, augmentation, prompts, init.")] = 0,
     epochs: Annotated[int, typer.Option(help="Most epochs per phase (supervised, then mining).")] = 100,
     early_stop: Annotated[int, typer.Option(help="Epochs without validation-loss improvement that end a phase.")] = 10,
@@ -116,7 +126,10 @@ def train(
             data=str(data), split=str(split_file) if split_file else None, labelled_fraction=labelled,
             schedule=schedule.value, encoder=encoder, teacher=teacher,
             teacher_checkpoint=str(teacher_checkpoint) if teacher_checkpoint else None,
-            prompts=PromptConfig.parse(prompts, n_points=n_points), seed=seed, max_epochs=epochs,
+            prompts=PromptConfig.parse(prompts, n_points=n_points, negatives=negatives), seed=seed, max_epochs=epochs,
+            strategy=PseudoStrategy(
+                label=pseudo_label, teacher_size=teacher_size or None, tta=tta, multimask=multimask, doubt_weight=doubt_weight
+            ),
             early_stop=early_stop, size=size, batch_size=batch_size, lr=lr, k=k, lam=lam, augment=not no_augment,
             cache_dir=str(cache_dir) if cache_dir else None, weights_dir=str(weights_dir) if weights_dir else None,
             device=device,
@@ -139,8 +152,8 @@ class _EpochPrinter(Callback):
 
     def on_epoch_end(self, r):
         extra = ""
-        if "quality_teacher_dice" in r:
-            extra = f" | pseudo Dice: student {r['quality_student_dice']:.3f} SAM {r['quality_teacher_dice']:.3f}"
+        if "quality_pseudo_dice" in r:
+            extra = f" | on unlabelled, Dice: student {r['quality_student_dice']:.3f} pseudo-labels {r['quality_pseudo_dice']:.3f}"
         if r.get("encode_calls"):
             extra += f" | encodes {r['encode_calls']}"
         typer.echo(

@@ -20,12 +20,14 @@ import yaml
 from kmine.fileio import save_json
 from kmine.metrics import mean_std
 from kmine.prompts import PromptConfig
-from kmine.training.config import SCHEDULES, TrainConfig
+from kmine.training.config import MINING_SCHEDULES, SCHEDULES, TrainConfig
+from kmine.training.strategy import PseudoStrategy
 
 METHOD_NAMES = {
     "supervised": "Supervised training on labelled data",
     "one-time": "One-time pseudo-label generation",
     "continuous": "Continuous pseudo-label generation",
+    "extended": "Supervised, as many epochs as mining (control)",
 }
 
 
@@ -49,6 +51,8 @@ class ExperimentConfig:
     schedules: list[str] = field(default_factory=lambda: list(SCHEDULES))
     teachers: list[str] = field(default_factory=lambda: ["mobilesam"])
     prompts: list[str] = field(default_factory=lambda: ["points+box"])
+    # name -> PseudoStrategy settings; "default" is the library's default strategy.
+    strategies: dict[str, dict] = field(default_factory=lambda: {"default": {}})
     seeds: list[int] = field(default_factory=lambda: [0])
     train: dict = field(default_factory=dict)
     subset: str = "val"
@@ -74,6 +78,11 @@ class ExperimentConfig:
                 raise ValueError(f"{path}: schedule {s!r} unknown; choose from {', '.join(SCHEDULES)}")
         for p in config.prompts:
             PromptConfig.parse(p)  # raises on an unknown kind
+        for name, settings in config.strategies.items():
+            try:
+                PseudoStrategy(**settings)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{path}: strategy {name!r}: {e}") from e
         TrainConfig.from_dict({**config.train, "data": "x"})  # raises on an unknown setting
         return config
 
@@ -95,16 +104,21 @@ class Arm:
     teacher: str
     prompts: str
     seed: int
+    strategy: str = "default"
+    strategy_settings: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
-        mining = "" if self.schedule == "supervised" else f"-{self.teacher}-{self.prompts}"
+        mining = ""
+        if self.schedule in MINING_SCHEDULES:
+            mining = f"-{self.teacher}-{self.prompts}" + ("" if self.strategy == "default" else f"-{self.strategy}")
         return f"{self.dataset.name}/l{round(self.fraction * 100)}/{self.schedule}{mining}-s{self.seed}"
 
     def train_config(self, shared: dict) -> TrainConfig:
         return TrainConfig.from_dict(
             {
                 **shared,
+                "strategy": {**shared.get("strategy", {}), **self.strategy_settings},
                 "data": self.dataset.path,
                 "split": self.dataset.split,
                 "labelled_fraction": self.fraction,
@@ -125,10 +139,13 @@ def plan(config: ExperimentConfig) -> list[Arm]:
                 arms.append(Arm(ds, fraction, "supervised", config.teachers[0], config.prompts[0], seed))
                 if fraction >= 1.0:
                     continue  # nothing unlabelled to mine
-                for schedule in (s for s in config.schedules if s != "supervised"):
+                if "extended" in config.schedules:
+                    arms.append(Arm(ds, fraction, "extended", config.teachers[0], config.prompts[0], seed))
+                for schedule in (s for s in config.schedules if s in MINING_SCHEDULES):
                     for teacher in config.teachers:
                         for prompts in config.prompts:
-                            arms.append(Arm(ds, fraction, schedule, teacher, prompts, seed))
+                            for name, settings in config.strategies.items():
+                                arms.append(Arm(ds, fraction, schedule, teacher, prompts, seed, name, settings))
     return arms
 
 
@@ -152,7 +169,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, evaluate_fn=No
             sup = Arm(arm.dataset, arm.fraction, "supervised", arm.teacher, arm.prompts, arm.seed)
             init = out / sup.key / "best_supervised.pt"
         start = time.perf_counter()
-        result = train(tc, arm_dir, init_checkpoint=init)
+        result = train(tc, arm_dir, init_checkpoint=init, score_true_box=True)
         seconds = time.perf_counter() - start
         metrics = evaluate_fn(result.best_checkpoint, tc, config)
         rows.append(
@@ -206,7 +223,8 @@ def table(rows: list[dict], config: ExperimentConfig) -> str:
         ]
         methods: dict[tuple, list[dict]] = {}
         for r in members:
-            ident = (r["schedule"],) if r["schedule"] == "supervised" else (r["schedule"], r["teacher"], r["prompts"])
+            mining = r["schedule"] in MINING_SCHEDULES
+            ident = (r["schedule"], r["teacher"], r["prompts"], r.get("strategy", "default")) if mining else (r["schedule"],)
             methods.setdefault(ident, []).append(r)
         for ident, rs in methods.items():
             lines.append(_table_row(ident, rs, sub))
@@ -226,6 +244,8 @@ def _table_row(ident: tuple, rs: list[dict], sub: str) -> str:
         return f"{rs[0][f'{sub}_{metric}_mean']:.3f} ± {rs[0][f'{sub}_{metric}_std']:.3f}*"
 
     teacher, prompts = (ident[1], ident[2]) if len(ident) > 1 else ("–", "–")
+    if len(ident) > 3 and ident[3] != "default":
+        prompts += f", {ident[3]}"
     epochs = "/".join(str(r["epochs"]) for r in rs)
     minutes = sum(r["seconds"] for r in rs) / 60
     return (

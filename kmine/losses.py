@@ -6,19 +6,26 @@ import torch
 import torch.nn.functional as F
 
 
-def dice_bce_per_image(logits: torch.Tensor, target: torch.Tensor, k: float = 0.2, smooth: float = 1.0) -> torch.Tensor:
+def dice_bce_per_image(
+    logits: torch.Tensor, target: torch.Tensor, k: float = 0.2, smooth: float = 1.0, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-image ``Dice loss + k · BCE``.
 
     logits, target: (B, 1, H, W); target in [0, 1]. Returns (B,).
-    Soft Dice ``1 - (2·Σpt + smooth) / (Σp + Σt + smooth)``; ``smooth`` keeps empty
-    targets finite. BCE is the mean over the image's pixels.
+    Soft Dice ``1 - (2·Σwpt + smooth) / (Σwp + Σwt + smooth)``; ``smooth`` keeps empty
+    targets finite. BCE is the w-weighted mean over the image's pixels.
+    weight: optional (B, 1, H, W) per-pixel weights in [0, 1] (default all 1).
     """
     if logits.shape != target.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in shape")
+    if weight is not None and weight.shape != target.shape:
+        raise ValueError(f"pixel weights {tuple(weight.shape)} and target {tuple(target.shape)} differ in shape")
     prob = torch.sigmoid(logits).flatten(1)
     t = target.flatten(1).to(prob.dtype)
-    dice = 1 - (2 * (prob * t).sum(1) + smooth) / (prob.sum(1) + t.sum(1) + smooth)
-    bce = F.binary_cross_entropy_with_logits(logits.flatten(1), t, reduction="none").mean(1)
+    w = torch.ones_like(t) if weight is None else weight.flatten(1).to(prob.dtype)
+    dice = 1 - (2 * (w * prob * t).sum(1) + smooth) / ((w * prob).sum(1) + (w * t).sum(1) + smooth)
+    bce = F.binary_cross_entropy_with_logits(logits.flatten(1), t, reduction="none")
+    bce = (w * bce).sum(1) / w.sum(1).clamp_min(1e-6)
     return dice + k * bce
 
 
@@ -29,10 +36,12 @@ def mining_loss(
     pseudo_labels: torch.Tensor | None,
     k: float = 0.2,
     lam: float = 0.25,
+    pseudo_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """``mean_B(Dice + k·BCE) + λ · mean_B'(Dice_pseudo + k·BCE_pseudo)``.
 
     Either part may be absent (None or batch size 0); an absent part adds nothing.
+    ``pseudo_weights`` (B', 1, H, W) weigh the pseudo-labels' pixels.
     Returns the total and its parts as floats for logging.
     """
     device = (labelled_logits if labelled_logits is not None else pseudo_logits).device
@@ -43,7 +52,7 @@ def mining_loss(
         total = total + sup
         parts["sup"] = float(sup.detach())
     if pseudo_logits is not None and pseudo_logits.shape[0]:
-        pseudo = dice_bce_per_image(pseudo_logits, pseudo_labels, k).mean()
+        pseudo = dice_bce_per_image(pseudo_logits, pseudo_labels, k, weight=pseudo_weights).mean()
         total = total + lam * pseudo
         parts["pseudo"] = float(pseudo.detach())
     return total, parts

@@ -44,6 +44,9 @@ class PromptConfig:
         one box around both lungs prompts SAM badly).
     min_component_area: components smaller than this many pixels are ignored in
         per-component mode (the largest one is always kept).
+    negatives: background points per prompt set (with ``points`` kinds): the pixels of
+        lowest probability inside the set's box, among those below ``1 - threshold``;
+        they tell SAM what inside the box is not the object.
     """
 
     kinds: str = "points+box"
@@ -51,12 +54,15 @@ class PromptConfig:
     threshold: float = 0.5
     per_component: bool = False
     min_component_area: int = 64
+    negatives: int = 0
 
     def __post_init__(self) -> None:
         if self.kinds not in PROMPT_KINDS:
             raise ValueError(f"prompt kinds {self.kinds!r} unknown; choose one of {', '.join(PROMPT_KINDS)}")
         if self.n_points < 1:
             raise ValueError(f"n_points must be >= 1, got {self.n_points}")
+        if self.negatives < 0:
+            raise ValueError(f"negatives must be >= 0, got {self.negatives}")
 
     @property
     def label(self) -> str:
@@ -139,15 +145,32 @@ def extract_prompts(
     sets = []
     for region in regions:
         points = top_points(prob, config.n_points, rng, where=region if config.per_component else None)
+        labels = np.ones(len(points), dtype=np.int64)
+        box = mask_box(region)
+        if use_points and config.negatives:
+            negatives = _negative_points(prob, box, config, rng)
+            points = np.concatenate([points, negatives])
+            labels = np.concatenate([labels, np.zeros(len(negatives), dtype=np.int64)])
         sets.append(
             PromptSet(
                 points=points if use_points else None,
-                point_labels=np.ones(len(points), dtype=np.int64) if use_points else None,
-                box=mask_box(region) if use_box else None,
+                point_labels=labels if use_points else None,
+                box=box if use_box else None,
                 mask_logits=mask_logits,
             )
         )
     return sets
+
+
+def _negative_points(prob: np.ndarray, box: np.ndarray, config: PromptConfig, rng: np.random.Generator) -> np.ndarray:
+    """Up to ``config.negatives`` confident-background (x, y) points inside ``box``."""
+    x0, y0, x1, y1 = box.astype(int)
+    inside = np.zeros(prob.shape, dtype=bool)
+    inside[y0 : y1 + 1, x0 : x1 + 1] = True
+    where = inside & (prob < 1 - config.threshold)
+    if not where.any():
+        return np.zeros((0, 2), dtype=np.float32)
+    return top_points(1 - prob, config.negatives, rng, where=where)
 
 
 def without_points(sets: list[PromptSet]) -> list[PromptSet]:

@@ -66,3 +66,18 @@ def test_empty_mask_convention():
 def test_mean_std():
     assert mean_std([1.0, 3.0]) == (2.0, 1.0)
     assert all(math.isnan(v) for v in mean_std([]))
+
+
+def test_pixels_of_weight_zero_do_not_count():
+    import torch
+
+    from kmine.losses import dice_bce_per_image
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 8, 8)
+    target = (torch.rand(2, 1, 8, 8) > 0.5).float()
+    weight = torch.ones_like(target)
+    weight[..., 4:] = 0
+    cut = dice_bce_per_image(logits[..., :4].contiguous(), target[..., :4].contiguous())
+    torch.testing.assert_close(dice_bce_per_image(logits, target, weight=weight), cut)
+    torch.testing.assert_close(dice_bce_per_image(logits, target, weight=torch.ones_like(target)), dice_bce_per_image(logits, target))

@@ -73,7 +73,7 @@ class SegmentationSet(Dataset):
         self.images, self.masks = self._load(index, threads, progress)
 
     def _load(self, index: DatasetIndex, threads: int, progress: bool):
-        samples = [index[s] for s in self.stems]
+        samples = self._samples = [index[s] for s in self.stems]
         images = np.empty((len(samples), self.size, self.size, 3), dtype=np.uint8)
         masks: list[np.ndarray | None] = []
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
@@ -101,6 +101,13 @@ class SegmentationSet(Dataset):
         held = {i: m for i, m in enumerate(self.masks) if m is not None}
         self.masks = [None] * len(self.masks)
         return held
+
+    def crop_at(self, index: int, size: int) -> np.ndarray:
+        """Item ``index``'s image as the same crop at side ``size``, (size, size, 3) uint8,
+        decoded from its file (for a teacher that should see more pixels than the student)."""
+        if size == self.size:
+            return self.images[index]
+        return resize_shortest_center_crop(load_image(self._samples[index].image_path), size)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch's augmentation draw. With DataLoader workers, call it before

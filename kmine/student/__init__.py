@@ -8,6 +8,7 @@ from .encoders import (
                        encoder_spec,
                        use_tf_same_padding,
 )
+from .tta import tta_probs
 from .model import (
                        DEFAULT_ENCODER,
                        PretrainedWeightsUnavailableWarning,
@@ -18,5 +19,5 @@ from .model import (
 __all__ = [
     "Student", "build_student", "DEFAULT_ENCODER", "PretrainedWeightsUnavailableWarning",
     "ENCODERS", "EncoderSpec", "encoder_spec", "efficientnet_pytorch_to_timm",
-    "use_tf_same_padding", "save_student", "load_student", "read_student_checkpoint",
+    "use_tf_same_padding", "save_student", "load_student", "read_student_checkpoint", "tta_probs",
 ]

@@ -8,8 +8,10 @@ import json
 from dataclasses import dataclass, field
 
 from kmine.prompts import PromptConfig
+from kmine.training.strategy import PseudoStrategy
 
-SCHEDULES = ("supervised", "one-time", "continuous")
+SCHEDULES = ("supervised", "one-time", "continuous", "extended")
+MINING_SCHEDULES = ("one-time", "continuous")
 
 
 @dataclass
@@ -22,12 +24,16 @@ class TrainConfig:
     labelled_fraction: share of ``train`` that keeps its labels (the rest is unlabelled);
         None keeps the split file's own labelled/unlabelled partition (all labelled if it has none).
     schedule: ``supervised`` (labelled only), ``one-time`` (pseudo-labels made once after
-        the supervised phase) or ``continuous`` (made afresh at every revisit).
+        the supervised phase), ``continuous`` (made afresh at every revisit) or
+        ``extended`` (a second phase like the mining one on the labelled images alone: the
+        same-compute control for a mining run).
     encoder: student encoder, ``timm-tf_efficientnet_lite0`` (ImageNet weights from the
         weights folder) or ``resnet34`` (the paper's; random init, no ImageNet copy here).
     max_epochs: cap per phase (supervised phase, then mining phase).
     early_stop: epochs without validation-loss improvement that end a phase.
     k, lam: BCE weight and pseudo-label loss weight (paper: 0.2 and 0.25).
+    prompts: how the student's probabilities become the teacher's prompts.
+    strategy: how the student's and the teacher's masks become a pseudo-label.
     """
 
     data: str = ""
@@ -52,6 +58,7 @@ class TrainConfig:
     teacher: str = "mobilesam"
     teacher_checkpoint: str | None = None
     prompts: PromptConfig = field(default_factory=PromptConfig)
+    strategy: PseudoStrategy = field(default_factory=PseudoStrategy)
     augment: bool = True
     device: str = "auto"
     weights_dir: str | None = None
@@ -61,6 +68,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.prompts, dict):
             self.prompts = PromptConfig(**self.prompts)
+        if isinstance(self.strategy, dict):
+            self.strategy = PseudoStrategy(**self.strategy)
         self.betas = tuple(self.betas)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r} unknown; choose one of {', '.join(SCHEDULES)}")

@@ -6,6 +6,9 @@ every unlabelled image; training goes on over labelled ∪ pseudo-labelled image
 ``continuous``: after the supervised phase, every time an unlabelled image is revisited
 the same forward pass whose output enters the loss supplies the prompts (detached), and
 the teacher's mask becomes that image's pseudo-label for this step.
+``extended``: the same two phases with the labelled images alone (the same-compute control).
+How a pseudo-label is made from the two masks is the run's ``strategy``
+(:mod:`kmine.training.strategy`).
 
 The mining phase starts from the best supervised checkpoint with a fresh optimizer and
 plateau schedule; its own best checkpoint (by validation loss) is the run's result.
@@ -33,10 +36,11 @@ from kmine.data import (
 from kmine.fileio import load_torch, save_json, save_torch
 from kmine.losses import dice_bce_per_image, mining_loss
 from kmine.metrics import dice_iou, mean_std
-from kmine.student import build_student, read_student_checkpoint, save_student
+from kmine.student import build_student, read_student_checkpoint, save_student, tta_probs
 from kmine.training.callbacks import Callback, CallbackList
-from kmine.training.config import TrainConfig
+from kmine.training.config import MINING_SCHEDULES, TrainConfig
 from kmine.training.pseudo import PseudoLabeler, PseudoStats
+from kmine.training.strategy import split_code
 from kmine.training.setup import RunData, load_run_data, resolve_device
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,7 @@ class Trainer:
         init_checkpoint: str | Path | None = None,
         score_pseudo_labels: bool = True,
         teacher=None,
+        score_true_box: bool = False,
     ):
         self.config = config
         self.out_dir = Path(out_dir)
@@ -77,6 +82,7 @@ class Trainer:
         self.callbacks = CallbackList(callbacks or [])
         self.device = resolve_device(config.device)
         self.init_checkpoint = Path(init_checkpoint) if init_checkpoint else None
+        self.score_true_box = score_true_box
         torch.manual_seed(config.seed)
         self.data: RunData = load_run_data(config, score_pseudo_labels)
         self.student = build_student(config.encoder, pretrained=config.pretrained, weights_dir=config.weights_dir)
@@ -116,7 +122,9 @@ class Trainer:
 
     def _labeler(self) -> PseudoLabeler:
         if self.labeler is None:
-            self.labeler = PseudoLabeler(self.teacher, self.config.prompts, seed=self.config.seed)
+            self.labeler = PseudoLabeler(
+                self.teacher, self.config.prompts, self.config.strategy, self.config.seed, self.score_true_box
+            )
         return self.labeler
 
     # ----- state ----------------------------------------------------------------------
@@ -131,7 +139,7 @@ class Trainer:
             "student": self.student.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "pseudo_labels": {i: torch.from_numpy(np.packbits(m)) for i, m in self.pseudo_labels.items()},
+            "pseudo_labels": {i: torch.from_numpy(np.packbits(_code_bits(c))) for i, c in self.pseudo_labels.items()},
             "labeler_rng": self.labeler.rng.bit_generator.state if self.labeler else None,
             # The encoder's stochastic depth draws from torch's generator: keep it so a
             # resumed run continues exactly as an uninterrupted one would.
@@ -146,10 +154,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         size = self.config.size
-        self.pseudo_labels = {
-            int(i): np.unpackbits(bits.numpy())[: size * size].reshape(size, size).astype(bool)
-            for i, bits in state["pseudo_labels"].items()
-        }
+        self.pseudo_labels = {int(i): _bits_code(bits.numpy(), size) for i, bits in state["pseudo_labels"].items()}
         if self.pseudo_labels:
             self._attach_pseudo_labels()
         if state.get("labeler_rng") is not None:
@@ -235,6 +240,11 @@ class Trainer:
             self._save_best(phase, record)
         return record
 
+    @property
+    def _mines(self) -> bool:
+        """True when the second phase trains on pseudo-labelled images too."""
+        return self.config.schedule in MINING_SCHEDULES and not self.data.unlabelled_empty
+
     def _teacher_counts(self) -> dict:
         if self._teacher is None:
             return {"encode_calls": 0, "decode_calls": 0}
@@ -242,7 +252,7 @@ class Trainer:
 
     def _train_loader(self, phase: str, epoch: int) -> DataLoader:
         sets = [self.data.labelled]
-        if phase == "mining" and not self.data.unlabelled_empty:
+        if phase == "mining" and self._mines:
             sets.append(self.data.unlabelled)
         for s in sets:
             s.set_epoch(epoch)
@@ -265,11 +275,12 @@ class Trainer:
             logits = self.student(images)
             lab = batch["has_mask"].to(self.device)
             pseudo_clock = time.perf_counter()
-            targets, keep = self._pseudo_targets(phase, batch, logits, stats)
+            codes, keep = self._pseudo_targets(phase, batch, logits, stats)
+            targets, weights = split_code(codes.to(self.device), self.config.strategy.doubt_weight)
             pseudo_seconds = time.perf_counter() - pseudo_clock
             loss, parts = mining_loss(
-                logits[lab], batch["mask"].to(self.device)[lab], logits[keep.to(self.device)], targets.to(self.device),
-                self.config.k, self.config.lam,
+                logits[lab], batch["mask"].to(self.device)[lab], logits[keep.to(self.device)], targets,
+                self.config.k, self.config.lam, pseudo_weights=weights,
             )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -289,9 +300,9 @@ class Trainer:
         }
 
     def _pseudo_targets(self, phase: str, batch: dict, logits: torch.Tensor, stats: PseudoStats):
-        """Pseudo-label targets (P, 1, S, S) and the (B,) mask of the batch rows they belong to."""
+        """Pseudo-label codes (P, 1, S, S) and the (B,) mask of the batch rows they belong to."""
         unl = ~batch["has_mask"]
-        if phase != "mining" or not unl.any():
+        if phase != "mining" or not self._mines or not unl.any():
             return torch.zeros((0, *logits.shape[1:])), torch.zeros(len(unl), dtype=torch.bool)
         if self.config.schedule == "one-time":
             keep = unl & batch["has_pseudo"]
@@ -300,15 +311,20 @@ class Trainer:
 
     def _continuous_targets(self, batch: dict, logits: torch.Tensor, unl: torch.Tensor, stats: PseudoStats):
         rows = torch.nonzero(unl).flatten().tolist()
-        probs = torch.sigmoid(logits.detach()[rows, 0]).float().cpu().numpy()
         images = batch["image"][rows].permute(0, 2, 3, 1).numpy()
         ops = [DihedralOps(*batch["ops"][r].tolist()) for r in rows]
         # The teacher sees the canonical view, so each image is encoded once however it
         # was flipped or rotated this time; the mask is then put into this view.
         canon_images = [invert_dihedral(im, op) for im, op in zip(images, ops)]
-        canon_probs = [invert_dihedral(p, op) for p, op in zip(probs, ops)]
-        truths = [self.data.truth.get(int(batch["index"][r])) for r in rows]
-        labels = self._labeler().make(canon_images, canon_probs, stats, truths)
+        if self.config.strategy.tta:
+            canon_probs = list(self._tta_probs(np.stack(canon_images)))
+        else:
+            probs = torch.sigmoid(logits.detach()[rows, 0]).float().cpu().numpy()
+            canon_probs = [invert_dihedral(p, op) for p, op in zip(probs, ops)]
+        indices = [int(batch["index"][r]) for r in rows]
+        labels = self._labeler().make(
+            canon_images, canon_probs, stats, [self.data.truth.get(i) for i in indices], self._teacher_images(indices)
+        )
         keep = torch.zeros(len(unl), dtype=torch.bool)
         targets = []
         for r, op, label in zip(rows, ops, labels):
@@ -326,11 +342,15 @@ class Trainer:
         with torch.inference_mode():
             for start in tqdm(range(0, len(images), step), desc="one-time pseudo-labels", leave=False, unit="batch"):
                 chunk = images[start : start + step]
-                x = torch.from_numpy(chunk).permute(0, 3, 1, 2).to(self.device)
-                probs = torch.sigmoid(self.student(x)[:, 0]).float().cpu().numpy()
-                indices = range(start, start + len(chunk))
+                if self.config.strategy.tta:
+                    probs = self._tta_probs(chunk)
+                else:
+                    x = torch.from_numpy(chunk).permute(0, 3, 1, 2).to(self.device)
+                    probs = torch.sigmoid(self.student(x)[:, 0]).float().cpu().numpy()
+                indices = list(range(start, start + len(chunk)))
                 truths = [self.data.truth.get(i) for i in indices]
-                for i, label in zip(indices, self._labeler().make(list(chunk), list(probs), stats, truths)):
+                labels = self._labeler().make(list(chunk), list(probs), stats, truths, self._teacher_images(indices))
+                for i, label in zip(indices, labels):
                     if label is not None:
                         self.pseudo_labels[i] = label
         self._attach_pseudo_labels()
@@ -339,6 +359,18 @@ class Trainer:
         self.history.append(record)
         self._append_history(record)
         log.info("one-time pseudo-labels: %s", summary)
+
+    def _tta_probs(self, images: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 canonical images -> (N, S, S) mean probability over 8 views."""
+        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(self.device)
+        return tta_probs(self.student, x).cpu().numpy()
+
+    def _teacher_images(self, indices: list[int]) -> list[np.ndarray] | None:
+        """The unlabelled images at the strategy's ``teacher_size`` (None: the training crops)."""
+        size = self.config.strategy.teacher_size
+        if size is None or size == self.config.size:
+            return None
+        return [self.data.unlabelled.crop_at(i, size) for i in indices]
 
     def validate(self) -> dict:
         """Validation loss (Dice + k·BCE) and per-image Dice/IoU at threshold 0.5."""
@@ -394,3 +426,14 @@ class Trainer:
 def train(config: TrainConfig, out_dir: str | Path, callbacks: list[Callback] | None = None, **kwargs) -> TrainResult:
     """Train a student per ``config`` into ``out_dir`` (resuming if a run is there)."""
     return Trainer(config, out_dir, callbacks, **kwargs).fit()
+
+
+def _code_bits(code: np.ndarray) -> np.ndarray:
+    """A pseudo-label code (S, S) as two stacked bit planes (target, doubt) for packbits."""
+    code = np.asarray(code).astype(np.uint8)
+    return np.stack([code & 1, code >> 1 & 1]).astype(bool)
+
+
+def _bits_code(bits: np.ndarray, size: int) -> np.ndarray:
+    planes = np.unpackbits(bits)[: 2 * size * size].reshape(2, size, size)
+    return (planes[0] | planes[1] << 1).astype(np.uint8)
