@@ -441,124 +441,270 @@ def jobs_view(api: ApiClient):
 
 # ------------------------------------------------------------------ Label
 
+CLICKS = {"+ object point": "fg", "− background point": "bg", "□ box: click two corners": "box"}
+START = {"SAM mask (student → SAM)": "refine", "student prediction": "student", "stored pseudo-label": "pseudo"}
+# The editor shows the mask burned into its background (green); two brushes mark pixels to add
+# (green) or remove (red) and the eraser takes strokes back. Gradio's ImageEditor does not show
+# layers handed to it from Python, so the mask cannot be an erasable layer of its own.
+ADD, REMOVE = "#00c878", "#ff2d55"
+CANVAS = 800  # the editor's canvas; images are shown with their longest side this long
+
+
+def no_prompts() -> dict:
+    return {"points": [], "labels": [], "box": None, "corner": None}
+
+
+def prompt_list(prompts: dict, scale: float = 1.0) -> list[dict]:
+    """The user's prompts in the API's shape, scaled for display (a pending box corner shows
+    as a point until the second corner is clicked)."""
+    points = prompts["points"] + ([prompts["corner"]] if prompts["corner"] else [])
+    labels = prompts["labels"] + ([1] if prompts["corner"] else [])
+    if not points and not prompts["box"]:
+        return []
+    box = [v * scale for v in prompts["box"]] if prompts["box"] else None
+    return [{"points": [[x * scale, y * scale] for x, y in points], "point_labels": labels, "box": box}]
+
+
+def display_rgb(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    scale = CANVAS / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+
+
+def shown_mask(current: dict) -> np.ndarray:
+    """The mask at display size, resized smoothly so small images' masks do not look blocky."""
+    h, w = current["shown"].shape[:2]
+    plane = Image.fromarray(current["mask"].astype(np.float32))
+    return np.asarray(plane.resize((w, h), Image.BILINEAR)) >= 0.5
+
+
+def editor_value(current: dict) -> dict:
+    shown = np.asarray(overlay.render(current["shown"], [(shown_mask(current), overlay.TRUTH, 0.4)]))
+    return {"background": shown, "layers": [], "composite": shown}
+
+
+def edited_mask(value: dict | None, mask: np.ndarray) -> np.ndarray:
+    """``mask`` with the green strokes added and the red ones removed, at the mask's size."""
+    strokes = _strokes(value)
+    if strokes is None:
+        return mask
+    h, w = mask.shape
+    add, remove = (np.asarray(Image.fromarray(m).resize((w, h), Image.NEAREST)) > 0 for m in strokes)
+    return (mask | add) & ~remove
+
+
+def _strokes(value: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(add, remove) uint8 masks of the brush strokes at display size; green strokes add, red
+    ones remove (told apart by hue, which survives the brush's transparency)."""
+    if not value:
+        return None
+    layers = [np.asarray(layer) for layer in value.get("layers") or [] if layer is not None]
+    painted = [layer for layer in layers if layer.ndim == 3 and layer.shape[2] == 4]
+    if not painted:
+        return None
+    rgba = np.stack(painted).astype(np.int16)
+    touched = rgba[..., 3] > 0
+    greener = rgba[..., 1] > rgba[..., 0]
+    add = (touched & greener).any(0)
+    remove = (touched & ~greener).any(0)
+    return add.astype(np.uint8), remove.astype(np.uint8)
+
+
 def label_view(api: ApiClient):
     state = gr.State({"queue": [], "pos": -1})
+    clicked = gr.State(no_prompts())
     with gr.Row():
-        with gr.Column(scale=1, min_width=300):
+        with gr.Column(scale=1, min_width=290):
             ds = gr.Dropdown(label="Dataset", choices=[], elem_id="label-dataset")
             split = gr.Dropdown(label="Split", choices=[], elem_id="label-split")
-            start = gr.Radio(["SAM mask (student → SAM)", "student prediction", "stored pseudo-label"],
-                             value="SAM mask (student → SAM)", label="Start from")
-            find = gr.Button("Find candidates (student and SAM disagree most first)", variant="primary",
-                             elem_id="label-find")
-            candidates = gr.Dataframe(label="Unlabelled images, best candidates first", interactive=False,
-                                      elem_id="label-queue")
-            gr.Markdown("Paint the mask with the **brush**, remove with the **eraser**.  \n"
-                        "Keys: **S** save as ground truth · **N** next image.")
-        with gr.Column(scale=3, min_width=480):
-            info = gr.Markdown(elem_id="label-info")
-            editor = gr.ImageEditor(label="Mask (red) over the image", type="numpy", elem_id="label-editor",
-                                    brush=gr.Brush(colors=["#ff3b30"], color_mode="fixed", default_size=12),
-                                    eraser=gr.Eraser(default_size=16), sources=(), layers=False,
-                                    transforms=(), height=560)
+            start = gr.Radio(list(START), value="SAM mask (student → SAM)", label="Start each image from",
+                             elem_id="label-start")
+            find = gr.Button("Find unlabelled images", variant="primary", elem_id="label-find")
+            candidates = gr.Dataframe(label="To label: student and SAM disagree most first", interactive=False,
+                                      elem_id="label-queue", wrap=True)
+            gr.Markdown("**How to**: click on the left image to ask SAM again (object points, background "
+                        "points, or a box by two corners), and/or paint on the right: the **brush** in green adds "
+                        "to the mask, in red removes from it; the **eraser** takes strokes back. Then save: the "
+                        "image becomes ground truth and moves to the labelled set.  \n"
+                        "Keys: **S** save · **N** skip to the next image.", elem_classes="kmine-help")
+        with gr.Column(scale=4, min_width=640):
+            info = gr.Markdown("Choose a dataset and a split, then **Find unlabelled images**.", elem_id="label-info")
+            with gr.Row(equal_height=True):
+                with gr.Column(min_width=300):
+                    click_mode = gr.Radio(list(CLICKS), value="+ object point", label="A click on this image adds",
+                                          elem_id="label-click-mode")
+                    prompt_view = gr.Image(label="Mask (green) and your clicks: click to prompt SAM", type="numpy", interactive=False,
+                                           elem_id="label-prompt", height=470, show_download_button=False,
+                                           show_fullscreen_button=False)
+                    with gr.Row():
+                        undo = gr.Button("Undo last click", size="sm", elem_id="label-undo")
+                        clear = gr.Button("Clear clicks", size="sm", elem_id="label-clear")
+                    sam_note = gr.Markdown(elem_id="label-sam-note")
+                with gr.Column(min_width=300):
+                    gr.Markdown("**Brush**: green adds to the mask, red removes · **eraser** takes strokes back",
+                                elem_classes="kmine-tool-hint")
+                    editor = gr.ImageEditor(show_label=False, type="numpy",
+                                            elem_id="label-editor", sources=(), transforms=(), format="png",
+                                            layers=False, canvas_size=(CANVAS, CANVAS),
+                                            brush=gr.Brush(colors=[ADD, REMOVE], default_color=ADD,
+                                                           color_mode="fixed", default_size=12),
+                                            eraser=gr.Eraser(default_size=16), height=560)
             with gr.Row():
                 save = gr.Button("Save as ground truth (S)", variant="primary", elem_id="label-save")
-                nxt = gr.Button("Next (N)", elem_id="label-next")
+                nxt = gr.Button("Skip to next (N)", elem_id="label-next")
 
     def splits_for(dataset_id):
         choices = split_choices(api, dataset_id)
         return gr.update(choices=choices, value=choices[-1][1] if choices else None)
 
-    def disagreement(dataset_id, image_id):
-        """1 - Dice(student, SAM) from the stored prediction and pseudo-label, else by predicting."""
-        data = api.image_png(dataset_id, image_id)
-        a = api.predict(f"image-{image_id}.png", data, "student")
-        b = api.predict(f"image-{image_id}.png", data, "refine", a["model_id"])
-        ma, mb = overlay.decode_png_mask(a["mask_png"]), overlay.decode_png_mask(b["mask_png"])
-        return 1 - overlay.dice_iou(ma, mb)[0], {"student": a["mask_png"], "refine": b["mask_png"]}
-
     def do_find(dataset_id, split_id, start_):
+        """Ask the server for the ranking (it predicts in batches and caches per model)."""
+        empty = ({"queue": [], "pos": -1}, gr.update(), None, None, no_prompts())
         if not dataset_id or not split_id:
-            return {"queue": [], "pos": -1}, gr.update(), error_md("Choose a dataset and a split."), None
+            return *empty[:2], error_md("Choose a dataset and a split (make one in Datasets)."), *empty[2:]
         try:
-            unlabelled = api.split(int(split_id))["parts"].get("unlabelled", [])
-            queue = []
-            for item in unlabelled:
-                score, masks = disagreement(int(dataset_id), item["id"])
-                queue.append({"id": item["id"], "stem": item["stem"], "disagreement": score, "masks": masks})
+            ranked = api.candidates(int(split_id))
         except ApiError as err:
-            return {"queue": [], "pos": -1}, gr.update(), error_md(err), None
-        queue.sort(key=lambda q: -q["disagreement"])
-        st = {"queue": queue, "pos": -1, "dataset": int(dataset_id), "split": int(split_id)}
-        table = pd.DataFrame([{"image": q["stem"], "1 − Dice(student, SAM)": round(q["disagreement"], 3)}
-                              for q in queue])
+            return *empty[:2], error_md(err), *empty[2:]
+        queue = ranked["items"]
+        st = {"queue": queue, "pos": -1, "dataset": int(dataset_id), "split": int(split_id),
+              "model": ranked["model_id"]}
+        table = queue_table(queue)
         if not queue:
-            return st, table, "No unlabelled image left in this split.", None
-        st, text, value = advance(st, start_)
-        return st, table, text, value
+            return st, table, "No unlabelled image left in this split.", None, None, no_prompts()
+        st, text, view, edit, prompts = advance(st, start_)
+        return st, table, text, view, edit, prompts
+
+    def queue_table(queue):
+        return pd.DataFrame([{"": "✔" if q.get("done") else "", "image": q["stem"],
+                              "disagreement": round(q["disagreement"], 3)} for q in queue])
 
     def advance(st, start_):
-        queue = st["queue"]
-        pos = st["pos"] + 1
+        """Open the next image not yet saved; returns (state, info, prompt view, editor, clicks)."""
+        queue, pos = st["queue"], st["pos"] + 1
         while pos < len(queue) and queue[pos].get("done"):
             pos += 1
+        st["pos"] = min(pos, len(queue))
         if pos >= len(queue):
-            st = {**st, "pos": len(queue)}
-            return st, "All candidates of this split are labelled. Find candidates again to refresh.", None
-        st = {**st, "pos": pos}
+            st["current"] = None
+            done = sum(1 for x in queue if x.get("done"))
+            text = ("✔ Every candidate of this split is labelled. Train a model on them in **Jobs**." if done == len(queue)
+                    else f"End of the list: {done} of {len(queue)} saved. **Find unlabelled images** again for the "
+                         "skipped ones, or train on the new labels in **Jobs**.")
+            return st, text, None, None, no_prompts()
         q = queue[pos]
-        rgb = _rgb(api.image_png(st["dataset"], q["id"]))
-        if start_.startswith("SAM"):
-            mask = overlay.decode_png_mask(q["masks"]["refine"])
-        elif start_.startswith("student"):
-            mask = overlay.decode_png_mask(q["masks"]["student"])
-        else:
+        data = api.image_png(st["dataset"], q["id"])
+        rgb = _rgb(data)
+        mask, note = start_mask(st, q, data, START[start_])
+        if mask is None:
+            mask = np.zeros(rgb.shape[:2], bool)
+        current = st["current"] = {"id": q["id"], "stem": q["stem"], "mask": mask, "shown": display_rgb(rgb),
+                                   "scale": CANVAS / max(rgb.shape[:2])}
+        done = sum(1 for x in queue if x.get("done"))
+        text = (f"### {q['stem']}\nimage #{q['id']} · candidate {pos + 1} of {len(queue)} · {done} saved · "
+                f"disagreement {q['disagreement']:.3f} · started from {note}")
+        return st, text, render_prompts(current, no_prompts()), editor_value(current), no_prompts()
+
+    def start_mask(st, q, data, how):
+        if how == "pseudo":
             mask = overlay.decode_png_mask(api.mask_png(st["dataset"], q["id"], "pseudo-label"))
-        layer = np.zeros((*rgb.shape[:2], 4), np.uint8)
-        if mask is not None:
-            layer[mask] = (255, 59, 48, 110)
-        text = (f"**{q['stem']}** (image #{q['id']}) · candidate {pos + 1} of {len(queue)} · "
-                f"1 − Dice(student, SAM) = {q['disagreement']:.3f} · started from {start_}"
-                + ("" if mask is not None else " (none stored: empty mask)"))
-        return st, text, {"background": rgb, "layers": [layer], "composite": None}
+            return mask, "the stored pseudo-label" if mask is not None else "nothing (no pseudo-label stored yet)"
+        answer = api.predict(f"image-{q['id']}.png", data, how, st.get("model"))
+        who = "SAM prompted by the student" if answer["refined"] else "the student"
+        return overlay.decode_png_mask(answer["mask_png"]), f"{who} (model #{answer['model_id']})"
+
+    def render_prompts(current, prompts):
+        return overlay.render(current["shown"], [(shown_mask(current), overlay.TRUTH, 0.4)],
+                              prompt_list(prompts, current["scale"]))
+
+    def on_click(evt: gr.SelectData, st, prompts, mode_):
+        current = (st or {}).get("current")
+        if not current:
+            return prompts, gr.update(), gr.update(), error_md("Find unlabelled images first.")
+        x, y = (round(float(v) / current["scale"], 1) for v in evt.index[:2])  # back to image pixels
+        prompts = {k: (list(v) if isinstance(v, list) else v) for k, v in prompts.items()}
+        kind = CLICKS[mode_]
+        if kind == "box" and prompts["corner"] is None:
+            prompts["corner"] = [x, y]
+            return (prompts, render_prompts(current, prompts), gr.update(),
+                    "First corner set: click the opposite corner of the box.")
+        if kind == "box":
+            prompts["box"], prompts["corner"] = [*prompts["corner"], x, y], None
+        else:
+            prompts["points"].append([x, y])
+            prompts["labels"].append(1 if kind == "fg" else 0)
+        return ask_sam(st, prompts)
+
+    def ask_sam(st, prompts):
+        """SAM's mask for the clicks so far replaces the mask being edited."""
+        current = st["current"]
+        if not prompts["points"] and not prompts["box"]:
+            return prompts, render_prompts(current, prompts), gr.update(), ""
+        try:
+            answer = api.sam(st["dataset"], current["id"], prompts["points"], prompts["labels"], prompts["box"])
+        except ApiError as err:
+            return prompts, render_prompts(current, prompts), gr.update(), error_md(err)
+        current["mask"] = overlay.decode_png_mask(answer["mask_png"])
+        t = answer["timings_ms"]
+        asked = f"{len(prompts['points'])} point(s)" + (" and a box" if prompts["box"] else "")
+        note = (f"SAM ({answer['teacher']}) from {asked}: {int(current['mask'].sum())} px, its own IoU estimate "
+                f"{answer['iou_pred']:.2f} · {t['teacher_decode']:.0f} ms decode"
+                + (" (encoding cached)" if not t["teacher_encodes_run"] else f" + {t['teacher_encode']:.0f} ms encode"))
+        return prompts, render_prompts(current, prompts), editor_value(current), note
+
+    def do_undo(st, prompts):
+        if not (st or {}).get("current"):
+            return prompts, gr.update(), gr.update(), ""
+        prompts = {k: (list(v) if isinstance(v, list) else v) for k, v in prompts.items()}
+        if prompts["corner"]:
+            prompts["corner"] = None
+        elif prompts["points"]:
+            prompts["points"].pop()
+            prompts["labels"].pop()
+        else:
+            prompts["box"] = None
+        return ask_sam(st, prompts)
+
+    def do_clear(st):
+        current = (st or {}).get("current")
+        if not current:
+            return no_prompts(), gr.update(), ""
+        return no_prompts(), render_prompts(current, no_prompts()), "Clicks cleared; the mask is kept."
 
     def do_next(st, start_):
         if not st.get("queue"):
-            return st, error_md("Find candidates first."), gr.update()
+            return st, error_md("Find unlabelled images first."), gr.update(), gr.update(), no_prompts()
         try:
             return advance(st, start_)
         except ApiError as err:
-            return st, error_md(err), gr.update()
+            return st, error_md(err), gr.update(), gr.update(), no_prompts()
 
     def do_save(st, value, start_):
-        queue, pos = st.get("queue") or [], st.get("pos", -1)
-        if not (0 <= pos < len(queue)) or not value:
-            return st, error_md("Nothing to save: find candidates first."), gr.update()
-        layers = value.get("layers") or []
-        bg = np.asarray(value["background"])
-        mask = np.zeros(bg.shape[:2], bool)
-        for layer in layers:
-            layer = np.asarray(layer)
-            if layer.ndim == 3 and layer.shape[2] == 4:
-                mask |= layer[..., 3] > 0
-        q = queue[pos]
+        current = (st or {}).get("current")
+        if not current:
+            return st, gr.update(), error_md("Nothing to save: find unlabelled images first."), gr.update(), gr.update(), gr.update()
+        mask = edited_mask(value, current["mask"])
         try:
-            api.put_mask(st["dataset"], q["id"], overlay.mask_to_png(mask))
-            api.move(st["split"], [q["id"]], "labelled")
+            api.put_mask(st["dataset"], current["id"], overlay.mask_to_png(mask))
+            api.move(st["split"], [current["id"]], "labelled")
         except ApiError as err:
-            return st, error_md(err), gr.update()
-        q["done"] = True
-        gr.Info(f"Saved {q['stem']} as ground truth ({int(mask.sum())} px) and moved it to the labelled set.")
+            return st, gr.update(), error_md(err), gr.update(), gr.update(), gr.update()
+        st["queue"][st["pos"]]["done"] = True
+        saved = f"✔ Saved **{current['stem']}** ({int(mask.sum())} px) as ground truth; it is now in the labelled set.\n\n"
         try:
-            st, text, value = advance(st, start_)
+            st, text, view, edit, prompts = advance(st, start_)
         except ApiError as err:
-            return st, error_md(err), gr.update()
-        return st, f"✔ saved **{q['stem']}**.  \n" + text, value
+            return st, queue_table(st["queue"]), saved + error_md(err), gr.update(), gr.update(), no_prompts()
+        return st, queue_table(st["queue"]), saved + text, view, edit, prompts
 
     ds.change(_safe(splits_for), ds, split)
-    find.click(do_find, [ds, split, start], [state, candidates, info, editor])
-    nxt.click(do_next, [state, start], [state, info, editor])
-    save.click(do_save, [state, editor, start], [state, info, editor])
+    find.click(do_find, [ds, split, start], [state, candidates, info, prompt_view, editor, clicked])
+    prompt_view.select(on_click, [state, clicked, click_mode], [clicked, prompt_view, editor, sam_note])
+    undo.click(do_undo, [state, clicked], [clicked, prompt_view, editor, sam_note])
+    clear.click(do_clear, state, [clicked, prompt_view, sam_note])
+    nxt.click(do_next, [state, start], [state, info, prompt_view, editor, clicked])
+    save.click(do_save, [state, editor, start], [state, candidates, info, prompt_view, editor, clicked])
     return ds
 
 
@@ -592,8 +738,9 @@ def build_ui(api_url: str, token: str) -> gr.Blocks:
             head = (f"## kmine · semi-supervised segmentation by mining SAM\n"
                     f"Server `{api.api_url}` · {len(datasets)} dataset(s) · {n_models} model(s)"
                     + ("" if n_models else " · no model yet: launch a training in **Jobs**"))
-            ds_update = gr.update(choices=datasets, value=first)
-            return (head, ds_update, ds_update, ds_update, gr.update(choices=models, value="active"),
+            # one update per output: Gradio consumes an update dict as it applies it
+            return (head, *(gr.update(choices=datasets, value=first) for _ in range(3)),
+                    gr.update(choices=models, value="active"),
                     table_, gr.update(choices=datasets, value=first), gr.update())
 
         ui.load(on_load, None, [status, predict_ds, label_ds, jobs_ds, predict_model, table, chosen, _selected])

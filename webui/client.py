@@ -94,6 +94,17 @@ class ApiClient:
             files["mask"] = ("truth.png", truth)
         return self.json("POST", "/predict", data=data, files=files)
 
+    def sam(self, dataset_id: int, image_id: int, points: list | None = None, point_labels: list | None = None,
+            box: list | None = None, teacher: str | None = None) -> dict:
+        """SAM's mask for clicked points (1 foreground, 0 background) and/or a box on a dataset image."""
+        body = {"points": points or None, "point_labels": point_labels or None, "box": box, "teacher": teacher}
+        return self.json("POST", f"/datasets/{dataset_id}/images/{image_id}/sam",
+                         json={k: v for k, v in body.items() if v is not None})
+
+    def candidates(self, split_id: int, model_id: int | None = None) -> dict:
+        """The split's unlabelled images, most student/SAM disagreement first."""
+        return self.json("GET", f"/splits/{split_id}/candidates", params={"model_id": model_id} if model_id else None)
+
     # ---- jobs ----
     def jobs(self, limit: int = 50) -> list[dict]:
         return self.json("GET", "/jobs", params={"limit": limit})

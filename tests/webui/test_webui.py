@@ -1,7 +1,8 @@
 """The web UI in a real browser (Debian's chromium driven by Playwright) against a real
-``kmine serve`` with a small trained model: datasets, predict with overlay and Dice, correct and
-save a mask, launch a short job and watch its progress move. Screenshots of every view are kept
-in tests/webui/artifacts/ (look at them)."""
+``kmine serve`` with a small trained model: datasets, predict with overlay and Dice, label three
+images (SAM re-prompted with a box and points, a brush correction, keyboard shortcuts), launch a
+short job and watch its progress and curves. Screenshots of every view are kept in
+tests/webui/artifacts/ (look at them)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from service_fixtures import covid_zip  # noqa: E402
@@ -73,7 +76,7 @@ def server(tmp_path_factory):
         c = httpx.Client(base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=300)
         ds = c.post("/datasets", data={"name": "covid"}, files={"archive": ("c.zip", covid_zip())}).json()
         split = c.post(f"/datasets/{ds['id']}/splits",
-                       json={"val_fraction": 0.2, "test_fraction": 0.2, "labelled_fraction": 0.75}).json()
+                       json={"val_fraction": 0.2, "test_fraction": 0.2, "labelled_fraction": 0.5}).json()
         job = c.post("/jobs", json={"kind": "train", "split_id": split["id"], "config": {
             "schedule": "supervised", "max_epochs": 8, "size": 128, "batch_size": 4, "lr": 1e-3,
             "prompts": {"kinds": "points+box", "per_component": True}}}).json()
@@ -144,3 +147,130 @@ def test_predict_overlay_and_dice(server, page):
     page.locator("#predict-overlay img").wait_for()
     assert "⚠" not in text
     page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=True)
+
+
+def _pixels(text: str) -> int:
+    return int(re.search(r"(\d+) px", text).group(1))
+
+
+def _label_info(page, text: str):
+    page.locator("#label-info").get_by_text(text).wait_for(timeout=120_000)
+    return page.locator("#label-info").inner_text()
+
+
+def _click_image(page, fx: float, fy: float):
+    image = page.locator("#label-prompt img")
+    box = image.bounding_box()
+    image.click(position={"x": box["width"] * fx, "y": box["height"] * fy})
+
+
+def _brush_remove_stroke(page):
+    """Pick the brush, its red (remove) colour, and drag across the middle of the canvas."""
+    editor = page.locator("#label-editor")
+    editor.get_by_role("button", name="Brush", exact=True).click()
+    editor.get_by_role("button", name="Color", exact=True).click()
+    editor.locator("[style*='rgb(255, 45, 85)']").first.click()
+    canvas = editor.locator("canvas").first.bounding_box()
+    y = canvas["y"] + canvas["height"] * 0.5
+    page.mouse.move(canvas["x"] + canvas["width"] * 0.15, y)
+    page.mouse.down()
+    for i in range(1, 21):
+        page.mouse.move(canvas["x"] + canvas["width"] * (0.15 + 0.035 * i), y)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+
+
+def _image_id(info: str) -> int:
+    return int(re.search(r"image #(\d+)", info).group(1))
+
+
+def test_label_three_images(server, page):
+    c, split_id, ds = server["client"], server["split"]["id"], server["dataset"]["id"]
+    assert len(c.get(f"/splits/{split_id}").json()["parts"]["unlabelled"]) >= 4
+    tab(page, "Label")
+    page.locator("#label-find").click()
+    info = _label_info(page, "candidate 1 of")
+    assert "⚠" not in info and "started from SAM prompted by the student" in info
+    saved = [_image_id(info)]
+    note = page.locator("#label-sam-note")
+
+    # 1: a box by two corners, then an object point (SAM answers from its cached encoding),
+    # then a red brush stroke removes a band; save with the button
+    page.locator("#label-click-mode").get_by_text("box: click two corners").click()
+    _click_image(page, 0.08, 0.1)
+    note.get_by_text("First corner set").wait_for()
+    _click_image(page, 0.5, 0.92)
+    note.get_by_text("from 0 point(s) and a box").wait_for()
+    page.locator("#label-click-mode").get_by_text("object point").click()
+    _click_image(page, 0.3, 0.5)
+    note.get_by_text("from 1 point(s) and a box").wait_for()
+    assert "encoding cached" in note.inner_text()
+    sam_pixels = _pixels(note.inner_text())
+    _brush_remove_stroke(page)
+    page.screenshot(path=str(ARTIFACTS / "label.png"), full_page=True)
+    page.locator("#label-save").click()
+    info = _label_info(page, "1 saved")
+    saved.append(_image_id(info))
+    first = c.get(f"/datasets/{ds}/images/{saved[0]}/mask")
+    assert first.headers["x-mask-kind"] == "human"
+    first_mask = np.asarray(Image.open(io.BytesIO(first.content))) >= 128
+    assert 0 < first_mask.sum() < sam_pixels  # the red stroke removed a band of SAM's mask
+    gap = np.flatnonzero(~first_mask[first_mask.shape[0] // 2])  # the stroke runs across the middle row
+    assert gap.size > 0
+
+    # 2: keep the start mask as it is and save with the keyboard (S)
+    page.locator("#label-info").click()  # focus out of any field: shortcuts ignore typing
+    page.keyboard.press("s")
+    info = _label_info(page, "2 saved")
+    saved.append(_image_id(info))
+
+    # 3: one object point asks SAM afresh, then S again; N skips the last candidate
+    page.locator("#label-click-mode").get_by_text("object point").click()
+    _click_image(page, 0.7, 0.5)
+    note.get_by_text("from 1 point(s):").wait_for()
+    page.locator("#label-info").click()
+    page.keyboard.press("s")
+    info = _label_info(page, "3 saved")
+    assert page.locator("#label-queue").inner_text().count("✔") >= 3  # (Gradio also keeps a hidden copy)
+    page.locator("#label-info").click()
+    page.keyboard.press("n")
+    _label_info(page, "End of the list: 3 of")
+    page.screenshot(path=str(ARTIFACTS / "label-after-three.png"), full_page=True)
+
+    parts = c.get(f"/splits/{split_id}").json()["parts"]
+    labelled = {i["id"] for i in parts["labelled"]}
+    assert set(saved[:3]) <= labelled and not set(saved[:3]) & {i["id"] for i in parts["unlabelled"]}
+    for image_id in saved[:3]:
+        r = c.get(f"/datasets/{ds}/images/{image_id}/mask")
+        assert r.headers["x-mask-kind"] == "human"
+        assert (np.asarray(Image.open(io.BytesIO(r.content))) >= 128).any()
+
+
+def test_jobs_launch_progress_curves_and_table(server, page):
+    tab(page, "Jobs")
+    page.locator("#jobs-split input").first.wait_for()
+    page.locator("#jobs-schedule").get_by_text("continuous", exact=True).click()
+    for field, value in (("#jobs-epochs", "3"), ("#jobs-size", "64")):
+        page.locator(f"{field} input").fill(value)
+    page.locator("#jobs-launch").click()
+    page.locator("#jobs-message").get_by_text("Queued job").wait_for()
+    job_id = int(re.search(r"#(\d+)", page.locator("#jobs-message").inner_text()).group(1))
+    detail = page.locator("#jobs-detail")
+    seen, deadline = set(), time.monotonic() + 600
+    while time.monotonic() < deadline:
+        text = detail.inner_text()
+        if f"Job #{job_id}" in text:
+            seen.add(re.search(r"(\d+)%", text).group(1))
+            if "succeeded" in text or "failed" in text:
+                break
+        page.wait_for_timeout(500)
+    assert "succeeded" in text, text
+    assert len(seen) >= 3 and "100" in seen, seen  # the bar moved, not just jumped to the end
+    page.wait_for_timeout(2500)  # one more refresh draws the final curves
+    for plot in ("#plot-loss", "#plot-val", "#plot-pseudo"):
+        assert page.locator(f"{plot} canvas, {plot} svg").count() > 0, plot
+    table = page.locator("#jobs-table1").inner_text()
+    assert "continuous" in table and f"#{job_id}" in table
+    job = server["client"].get(f"/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and len(job["metrics"]) >= 2 and job["pseudo_label_quality"]
+    page.screenshot(path=str(ARTIFACTS / "jobs.png"), full_page=True)
