@@ -122,7 +122,7 @@ class Predictor:
             results[i].refined_mask = (d.logits > 0).cpu().numpy()
             results[i].timings_ms.update(share)
 
-    def reprompt(self, image: np.ndarray, prompts: list[PromptSet]) -> "PromptedMask":
+    def reprompt(self, image: np.ndarray, prompts: list[PromptSet]) -> PromptedMask:
         """SAM's mask for prompts a person gave (see :func:`decode_prompts`)."""
         if self.teacher is None:
             raise ValueError("re-prompting needs a teacher; build the Predictor with teacher=build_teacher(...)")

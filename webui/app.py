@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from webui import overlay  # noqa: E402
+from webui import overlay, plots  # noqa: E402
 from webui.client import ApiClient, ApiError  # noqa: E402
 
 MODES = {"Student": "student", "Student → SAM": "refine"}
@@ -171,7 +171,7 @@ def predict_view(api: ApiClient):
         layers = [(result["truth"] if s4 else None, overlay.TRUTH, 0.25),
                   (overlay.decode_png_mask(result["student"]) if s1 else None, overlay.STUDENT, 0.35),
                   (overlay.decode_png_mask(result.get("sam")) if s3 else None, overlay.SAM, 0.35)]
-        return overlay.render(result["image"], layers, result["prompts"] if s2 else None)
+        return overlay.render_large(result["image"], layers, result["prompts"] if s2 else None)
 
     def metrics_md(result):
         answers = result["answers"]
@@ -305,7 +305,7 @@ def jobs_view(api: ApiClient):
             schedule = gr.Radio(["supervised", "one-time", "continuous"], value="continuous",
                                 label="Schedule (one-time / continuous mine SAM for pseudo-labels)", elem_id="jobs-schedule")
             with gr.Row():
-                fraction = gr.Number(None, label="Labelled fraction (blank: the split's)", minimum=0.01, maximum=1)
+                fraction = gr.Number(0, label="Labelled fraction (0: the split's own)", minimum=0, maximum=1, step=0.05)
                 teacher = gr.Dropdown(["mobilesam", "litemedsam"], value="mobilesam", label="Teacher")
             kinds = gr.Dropdown(PROMPT_KINDS[1:], value="points+box", label="Prompt kinds")
             with gr.Row():
@@ -321,11 +321,9 @@ def jobs_view(api: ApiClient):
             with gr.Row():
                 cancel = gr.Button("Cancel selected job", size="sm", variant="stop")
     with gr.Row():
-        loss = gr.LinePlot(x="epoch", y="value", color="series", title="Loss", height=240, elem_id="plot-loss")
-        quality = gr.LinePlot(x="epoch", y="value", color="series", title="Validation Dice / IoU", height=240,
-                              elem_id="plot-val")
-        pseudo = gr.LinePlot(x="epoch", y="value", color="series", title="Pseudo-label quality (Dice vs truth)",
-                             height=240, elem_id="plot-pseudo")
+        loss, quality, pseudo = (gr.Image(type="pil", show_label=False, interactive=False, elem_id=e, height=250,
+                                           show_download_button=False, show_fullscreen_button=False)
+                                  for e in ("plot-loss", "plot-val", "plot-pseudo"))
     gr.Markdown("### Finished runs (Table 1: best validation Dice / IoU by method and labelled fraction)")
     table1 = gr.Dataframe(interactive=False, elem_id="jobs-table1", wrap=True)
     timer = gr.Timer(2.0)
@@ -385,20 +383,33 @@ def jobs_view(api: ApiClient):
         return text
 
     def curves(job):
-        loss_rows, val_rows, pl_rows = [], [], []
-        for i, m in enumerate(job.get("metrics") or [], 1):
-            for key, name in (("train_loss", "train loss"), ("val_loss", "val loss")):
-                if m.get(key) is not None:
-                    loss_rows.append({"epoch": i, "value": m[key], "series": name})
-            for key, name in (("val_dice", "val Dice"), ("val_iou", "val IoU")):
-                if m.get(key) is not None:
-                    val_rows.append({"epoch": i, "value": m[key], "series": name})
-        for i, q in enumerate(job.get("pseudo_label_quality") or [], 1):
-            for key, name in (("student_dice", "student"), ("teacher_dice", "SAM pseudo-label")):
-                if q.get(key) is not None:
-                    pl_rows.append({"epoch": i, "value": q[key], "series": name})
-        empty = pd.DataFrame({"epoch": [], "value": [], "series": []})
-        return tuple(pd.DataFrame(r) if r else empty for r in (loss_rows, val_rows, pl_rows))
+        """Three charts over one x axis: epochs counted across phases, a dashed mark where
+        mining starts; pseudo-label quality sits at the epoch it was measured in."""
+        metrics = job.get("metrics") or []
+        index = {(m["phase"], m["epoch"]): i for i, m in enumerate(metrics, 1)}
+        marks = [(i, m["phase"]) for i, m in enumerate(metrics, 1) if i > 1 and m["phase"] != metrics[i - 2]["phase"]]
+
+        def series(records, keys, where):
+            out = {}
+            for n, r in enumerate(records, 1):
+                for key, name in keys:
+                    if r.get(key) is not None:
+                        out.setdefault(name, []).append((where(n, r), r[key]))
+            return out
+
+        def by_position(n, r):
+            return n
+
+        def by_epoch(n, r):
+            return index.get((r.get("phase"), r.get("epoch")), n)
+
+        loss = series(metrics, (("train_loss", "train"), ("val_loss", "validation")), by_position)
+        val = series(metrics, (("val_dice", "Dice"), ("val_iou", "IoU")), by_position)
+        pl = series(job.get("pseudo_label_quality") or [], (("student_dice", "student"),
+                                                            ("teacher_dice", "SAM pseudo-label")), by_epoch)
+        return (plots.line_chart(loss, "Loss (Dice + k·BCE)", marks=marks),
+                plots.line_chart(val, "Validation Dice / IoU", marks=marks),
+                plots.line_chart(pl, "Pseudo-label Dice vs. truth", marks=marks))
 
     def table1_df(finished):
         rows = {}
@@ -410,9 +421,18 @@ def jobs_view(api: ApiClient):
                 f"{c.get('schedule')} · {c.get('teacher', 'mobilesam')} · {kinds_ or 'points+box'}"
             frac = c.get("labelled_fraction")
             col = f"{100 * frac:.0f}% labelled" if frac else "split's labelled"
-            dice, iou = best.get("val_dice"), best.get("val_iou")
-            rows.setdefault(method, {"method": method})[col] = f"{_fmt(dice)} / {_fmt(iou)}  (#{j['id']})"
-        return pd.DataFrame(list(rows.values())) if rows else pd.DataFrame({"method": ["no finished training yet"]})
+            cell = rows.setdefault(method, {}).setdefault(col, [])
+            cell.append((best.get("val_dice") or 0.0, best.get("val_iou"), j["id"]))
+        if not rows:
+            return pd.DataFrame({"method": ["no finished training yet"]})
+        return pd.DataFrame([{"method": method, **{col: table1_cell(runs) for col, runs in cols.items()}}
+                             for method, cols in rows.items()])
+
+    def table1_cell(runs):
+        """The best run of a cell by validation Dice, and how many runs it was chosen from."""
+        dice, iou, job_id = max(runs)
+        more = f", best of {len(runs)}" if len(runs) > 1 else ""
+        return f"{_fmt(dice)} / {_fmt(iou)}  (#{job_id}{more})"
 
     def select_row(evt: gr.SelectData, df):
         try:
@@ -454,33 +474,18 @@ def no_prompts() -> dict:
     return {"points": [], "labels": [], "box": None, "corner": None}
 
 
-def prompt_list(prompts: dict, scale: float = 1.0) -> list[dict]:
-    """The user's prompts in the API's shape, scaled for display (a pending box corner shows
-    as a point until the second corner is clicked)."""
+def prompt_list(prompts: dict) -> list[dict]:
+    """The user's prompts in the API's shape (a pending box corner shows as a point until the
+    second corner is clicked)."""
     points = prompts["points"] + ([prompts["corner"]] if prompts["corner"] else [])
     labels = prompts["labels"] + ([1] if prompts["corner"] else [])
     if not points and not prompts["box"]:
         return []
-    box = [v * scale for v in prompts["box"]] if prompts["box"] else None
-    return [{"points": [[x * scale, y * scale] for x, y in points], "point_labels": labels, "box": box}]
-
-
-def display_rgb(rgb: np.ndarray) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    scale = CANVAS / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
-
-
-def shown_mask(current: dict) -> np.ndarray:
-    """The mask at display size, resized smoothly so small images' masks do not look blocky."""
-    h, w = current["shown"].shape[:2]
-    plane = Image.fromarray(current["mask"].astype(np.float32))
-    return np.asarray(plane.resize((w, h), Image.BILINEAR)) >= 0.5
+    return [{"points": points, "point_labels": labels, "box": prompts["box"]}]
 
 
 def editor_value(current: dict) -> dict:
-    shown = np.asarray(overlay.render(current["shown"], [(shown_mask(current), overlay.TRUTH, 0.4)]))
+    shown = np.asarray(overlay.render_large(current["rgb"], [(current["mask"], overlay.TRUTH, 0.4)], longest=CANVAS))
     return {"background": shown, "layers": [], "composite": shown}
 
 
@@ -599,7 +604,7 @@ def label_view(api: ApiClient):
         mask, note = start_mask(st, q, data, START[start_])
         if mask is None:
             mask = np.zeros(rgb.shape[:2], bool)
-        current = st["current"] = {"id": q["id"], "stem": q["stem"], "mask": mask, "shown": display_rgb(rgb),
+        current = st["current"] = {"id": q["id"], "stem": q["stem"], "mask": mask, "rgb": rgb,
                                    "scale": CANVAS / max(rgb.shape[:2])}
         done = sum(1 for x in queue if x.get("done"))
         text = (f"### {q['stem']}\nimage #{q['id']} · candidate {pos + 1} of {len(queue)} · {done} saved · "
@@ -615,8 +620,8 @@ def label_view(api: ApiClient):
         return overlay.decode_png_mask(answer["mask_png"]), f"{who} (model #{answer['model_id']})"
 
     def render_prompts(current, prompts):
-        return overlay.render(current["shown"], [(shown_mask(current), overlay.TRUTH, 0.4)],
-                              prompt_list(prompts, current["scale"]))
+        return overlay.render_large(current["rgb"], [(current["mask"], overlay.TRUTH, 0.4)], prompt_list(prompts),
+                                    longest=CANVAS)
 
     def on_click(evt: gr.SelectData, st, prompts, mode_):
         current = (st or {}).get("current")
@@ -699,12 +704,15 @@ def label_view(api: ApiClient):
         return st, queue_table(st["queue"]), saved + text, view, edit, prompts
 
     ds.change(_safe(splits_for), ds, split)
-    find.click(do_find, [ds, split, start], [state, candidates, info, prompt_view, editor, clicked])
+    # a new image starts without SAM's note about the previous one
+    find.click(do_find, [ds, split, start], [state, candidates, info, prompt_view, editor, clicked]) \
+        .then(lambda: "", None, sam_note)
     prompt_view.select(on_click, [state, clicked, click_mode], [clicked, prompt_view, editor, sam_note])
     undo.click(do_undo, [state, clicked], [clicked, prompt_view, editor, sam_note])
     clear.click(do_clear, state, [clicked, prompt_view, sam_note])
-    nxt.click(do_next, [state, start], [state, info, prompt_view, editor, clicked])
-    save.click(do_save, [state, editor, start], [state, candidates, info, prompt_view, editor, clicked])
+    nxt.click(do_next, [state, start], [state, info, prompt_view, editor, clicked]).then(lambda: "", None, sam_note)
+    save.click(do_save, [state, editor, start], [state, candidates, info, prompt_view, editor, clicked]) \
+        .then(lambda: "", None, sam_note)
     return ds
 
 

@@ -97,3 +97,28 @@ def render(image: np.ndarray, layers: list[tuple[np.ndarray | None, tuple[int, i
                 draw.ellipse([x - r, y - r, x + r, y + r], fill=POINT if fg else (40, 40, 40),
                              outline=(255, 255, 255), width=max(1, width // 2))
     return pil
+
+
+def fit_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``mask`` resized to ``size`` (w, h) smoothly (bilinear, then >= 0.5), so a small image's
+    mask shown large keeps round edges instead of blocks."""
+    plane = Image.fromarray(mask.astype(np.float32))
+    return np.asarray(plane.resize(size, Image.BILINEAR)) >= 0.5
+
+
+def scale_prompts(prompts: list[dict] | None, scale: float) -> list[dict]:
+    return [{"points": [[x * scale, y * scale] for x, y in p.get("points") or []],
+             "point_labels": p.get("point_labels"),
+             "box": [v * scale for v in p["box"]] if p.get("box") else None} for p in prompts or []]
+
+
+def render_large(image: np.ndarray, layers: list[tuple[np.ndarray | None, tuple[int, int, int], float]],
+                 prompts: list[dict] | None = None, longest: int = 800) -> Image.Image:
+    """:func:`render` on the image resized so its longest side is ``longest`` pixels (masks and
+    prompts follow), so small images are not shown as stamps and lines stay thin on big ones."""
+    h, w = np.asarray(image).shape[:2]
+    scale = longest / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    shown = np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)[..., :3]).resize(size, Image.BILINEAR))
+    fitted = [(None if m is None else fit_mask(m, size), c, a) for m, c, a in layers]
+    return render(shown, fitted, scale_prompts(prompts, scale))

@@ -232,10 +232,10 @@ def test_label_three_images(server, page):
     page.keyboard.press("s")
     info = _label_info(page, "3 saved")
     assert page.locator("#label-queue").inner_text().count("✔") >= 3  # (Gradio also keeps a hidden copy)
+    page.screenshot(path=str(ARTIFACTS / "label-after-three.png"), full_page=True)
     page.locator("#label-info").click()
     page.keyboard.press("n")
     _label_info(page, "End of the list: 3 of")
-    page.screenshot(path=str(ARTIFACTS / "label-after-three.png"), full_page=True)
 
     parts = c.get(f"/splits/{split_id}").json()["parts"]
     labelled = {i["id"] for i in parts["labelled"]}
@@ -268,7 +268,7 @@ def test_jobs_launch_progress_curves_and_table(server, page):
     assert len(seen) >= 3 and "100" in seen, seen  # the bar moved, not just jumped to the end
     page.wait_for_timeout(2500)  # one more refresh draws the final curves
     for plot in ("#plot-loss", "#plot-val", "#plot-pseudo"):
-        assert page.locator(f"{plot} canvas, {plot} svg").count() > 0, plot
+        assert page.locator(f"{plot} img").evaluate("img => img.complete && img.naturalWidth > 0"), plot
     table = page.locator("#jobs-table1").inner_text()
     assert "continuous" in table and f"#{job_id}" in table
     job = server["client"].get(f"/jobs/{job_id}").json()

@@ -32,3 +32,16 @@ def test_overlay_draws_masks_and_prompts():
     assert out.shape == (100, 120, 3) and out[40, 60].any() and not out[5, 5].any()
     assert overlay.dice_iou(mask, mask) == (1.0, 1.0)
     assert (overlay.decode_png_mask(overlay.mask_to_png(mask)) == mask).all()
+
+
+def test_curves_are_drawn_with_ticks_legend_and_phase_mark():
+    from webui import plots
+
+    ticks = plots.nice_ticks(0.13, 0.37)
+    assert ticks[0] <= 0.13 and ticks[-1] >= 0.37 and 4 <= len(ticks) <= 8
+    chart = np.asarray(plots.line_chart({"train": [(1, 0.9), (2, 0.7), (3, 0.5)], "validation": [(1, 1.0), (3, 0.6)]},
+                                        "Loss", marks=[(2, "mining")]))
+    for colour in plots.COLOURS[:2]:  # one line (and legend swatch) per series
+        assert (np.abs(chart.astype(int) - colour).sum(-1) < 10).sum() > 100
+    empty = np.asarray(plots.line_chart({}, "Loss"))
+    assert empty.shape == chart.shape and (empty < 200).any()  # says "no data yet"
