@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def strategies(hi: int) -> list[tuple[str, PromptConfig, PseudoStrategy]]:
     """(name, prompts, strategy): the paper's recipe, then one change at a time, then combinations."""
-    pb = PromptConfig()
+    pb, pbm = PromptConfig(), PromptConfig(kinds="points+box+mask")
     at = PseudoStrategy(teacher_size=hi)
     return [
         ("student's own mask (self-training)", pb, PseudoStrategy(label="student")),
@@ -47,7 +47,7 @@ def strategies(hi: int) -> list[tuple[str, PromptConfig, PseudoStrategy]]:
         (f"SAM sees the crop at {hi} px", pb, at),
         (f"@{hi}: prompts points only", PromptConfig(kinds="points"), at),
         (f"@{hi}: prompts box only", PromptConfig(kinds="box"), at),
-        (f"@{hi}: prompts points+box+mask", PromptConfig(kinds="points+box+mask"), at),
+        (f"@{hi}: prompts points+box+mask", pbm, at),
         (f"@{hi}: per-component points+box", PromptConfig(per_component=True), at),
         (f"@{hi}: + 2 negative points in the box", PromptConfig(negatives=2), at),
         (f"@{hi}: multimask output agreeing best with the student", pb, _with(at, multimask="agree")),
@@ -58,6 +58,9 @@ def strategies(hi: int) -> list[tuple[str, PromptConfig, PseudoStrategy]]:
         (f"@{hi}: TTA + multimask agree + pixel vote", pb, _with(at, tta=True, multimask="agree", label="fuse")),
         (f"@{hi}: TTA + pixel vote, per-component", PromptConfig(per_component=True), _with(at, tta=True, label="fuse")),
         (f"@{hi}: TTA + gate 0.8", pb, _with(at, tta=True, label="gate")),
+        (f"@{hi}: TTA + points+box+mask", pbm, _with(at, tta=True)),
+        (f"@{hi}: TTA + points+box+mask + pixel vote", pbm, _with(at, tta=True, label="fuse")),
+        ("TTA + points+box+mask + pixel vote, teacher sees the student's crop", pbm, PseudoStrategy(tta=True, label="fuse")),
     ]
 
 

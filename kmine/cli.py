@@ -93,7 +93,7 @@ def train(
     encoder: Annotated[str, typer.Option(help="Student encoder: timm-tf_efficientnet_lite0 (ImageNet weights) or resnet34 (paper's; random init here).")] = "timm-tf_efficientnet_lite0",
     teacher: Annotated[str, typer.Option(help="SAM teacher: mobilesam, litemedsam (box prompts only), sam_vit_b, sam_vit_l, sam_vit_h.")] = "mobilesam",
     teacher_checkpoint: Annotated[Optional[Path], typer.Option(help="Teacher checkpoint file overriding the weights folder.")] = None,
-    prompts: Annotated[str, typer.Option(help="Prompt kinds: points, box, points+box, points+box+mask, or per-component.")] = "points+box",
+    prompts: Annotated[str, typer.Option(help="Prompt kinds: per-component (points+box per connected component), or points, box, points+box, points+box+mask around everything (the paper).")] = "per-component",
     n_points: Annotated[int, typer.Option(help="Foreground points at the student's highest probabilities.")] = 1,
     negatives: Annotated[int, typer.Option(help="Background points inside the box, at the student's lowest probabilities.")] = 0,
     pseudo_label: Annotated[str, typer.Option(help="Pseudo-label rule: teacher (the paper), student (self-training), fuse (pixel vote of both), gate (teacher if it agrees with the student).")] = _STRATEGY.label,

@@ -50,7 +50,7 @@ class ExperimentConfig:
     fractions: list[float] = field(default_factory=lambda: [1.0, 0.75])
     schedules: list[str] = field(default_factory=lambda: list(SCHEDULES))
     teachers: list[str] = field(default_factory=lambda: ["mobilesam"])
-    prompts: list[str] = field(default_factory=lambda: ["points+box"])
+    prompts: list[str] = field(default_factory=lambda: ["per-component"])
     # name -> PseudoStrategy settings; "default" is the library's default strategy.
     strategies: dict[str, dict] = field(default_factory=lambda: {"default": {}})
     seeds: list[int] = field(default_factory=lambda: [0])

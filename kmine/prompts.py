@@ -36,12 +36,13 @@ PROMPT_KINDS = ("points", "box", "points+box", "points+box+mask")
 class PromptConfig:
     """How the student's probability map becomes SAM prompts.
 
-    kinds: one of :data:`PROMPT_KINDS` (paper default ``points+box``).
+    kinds: one of :data:`PROMPT_KINDS` (the paper's ``points+box``).
     n_points: number of foreground points at the highest probabilities (paper's x).
     threshold: probability at which a pixel counts as foreground for the box.
     per_component: one prompt set (box + its own peak point) per connected component
-        of ``prob >= threshold`` instead of one box around everything (beyond the paper:
-        one box around both lungs prompts SAM badly).
+        of ``prob >= threshold`` instead of one box around everything (beyond the paper,
+        and the default: one box around both lungs prompts SAM badly, and on Kvasir-SEG it
+        gave the best pseudo-labels measured, see BENCHMARKS.md).
     min_component_area: components smaller than this many pixels are ignored in
         per-component mode (the largest one is always kept).
     negatives: background points per prompt set (with ``points`` kinds): the pixels of
@@ -52,7 +53,7 @@ class PromptConfig:
     kinds: str = "points+box"
     n_points: int = 1
     threshold: float = 0.5
-    per_component: bool = False
+    per_component: bool = True
     min_component_area: int = 64
     negatives: int = 0
 
@@ -70,10 +71,11 @@ class PromptConfig:
 
     @classmethod
     def parse(cls, text: str, **overrides) -> "PromptConfig":
-        """``"points+box"``, ``"box"`` …, or ``"per-component"`` (points+box per component)."""
+        """``"per-component"`` (points+box per component, the default), or one of
+        :data:`PROMPT_KINDS` for one prompt set around everything, as the paper."""
         if text == "per-component":
             return cls(kinds="points+box", per_component=True, **overrides)
-        return cls(kinds=text, **overrides)
+        return cls(kinds=text, **{"per_component": False, **overrides})
 
 
 def top_points(prob: np.ndarray, n: int, rng: np.random.Generator, where: np.ndarray | None = None) -> np.ndarray:

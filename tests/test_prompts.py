@@ -68,7 +68,7 @@ def test_multiple_components_one_box_or_one_per_component():
     prob[12, 10] = 0.9
     prob[20, 40] = 0.75
     prob[38, 0] = 0.6  # a speck below the minimum area
-    (whole,) = extract_prompts(prob)
+    (whole,) = extract_prompts(prob, PromptConfig.parse("points+box"))  # the paper: one box around all
     assert whole.box.tolist() == [0.0, 5.0, 54.0, 38.0]
     sets = extract_prompts(prob, PromptConfig.parse("per-component", min_component_area=10))
     assert len(sets) == 2

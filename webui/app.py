@@ -18,7 +18,14 @@ from webui import overlay, plots  # noqa: E402
 from webui.client import ApiClient, ApiError  # noqa: E402
 
 MODES = {"Student": "student", "Student → SAM": "refine"}
-PROMPT_KINDS = ["model default", "points+box", "points", "box", "points+box+mask", "per-component"]
+PROMPT_KINDS = ["model default", "per-component", "points+box", "points", "box", "points+box+mask"]
+
+
+def _prompt_settings(kinds: str) -> dict:
+    """The engine's PromptConfig settings for a choice: per-component, or one set around everything."""
+    if kinds == "per-component":
+        return {"kinds": "points+box", "per_component": True}
+    return {"kinds": kinds, "per_component": False}
 FINISHED = ("succeeded", "failed", "cancelled")
 
 CSS = """
@@ -307,7 +314,7 @@ def jobs_view(api: ApiClient):
             with gr.Row():
                 fraction = gr.Number(0, label="Labelled fraction (0: the split's own)", minimum=0, maximum=1, step=0.05)
                 teacher = gr.Dropdown(["mobilesam", "litemedsam"], value="mobilesam", label="Teacher")
-            kinds = gr.Dropdown(PROMPT_KINDS[1:], value="points+box", label="Prompt kinds")
+            kinds = gr.Dropdown(PROMPT_KINDS[1:], value="per-component", label="Prompt kinds")
             with gr.Row():
                 epochs = gr.Number(10, label="Max epochs per phase", precision=0, minimum=1, elem_id="jobs-epochs")
                 seed = gr.Number(0, label="Seed", precision=0, minimum=0)
@@ -336,7 +343,7 @@ def jobs_view(api: ApiClient):
         if not split_id:
             return error_md("Choose a dataset and a split (make one in Datasets)."), gr.update()
         config = {"schedule": schedule_, "teacher": teacher_, "max_epochs": int(epochs_ or 10), "seed": int(seed_ or 0),
-                  "size": int(size_ or 224), "prompts": {"kinds": kinds_}}
+                  "size": int(size_ or 224), "prompts": _prompt_settings(kinds_)}
         if fraction_:
             config["labelled_fraction"] = float(fraction_)
         try:

@@ -40,10 +40,10 @@ MULTIMASK_RULES = ("single", "agree")
 class PseudoStrategy:
     """See the module docstring; the defaults are the best strategy measured (BENCHMARKS.md)."""
 
-    teacher_size: int | None = None
-    tta: bool = False
+    teacher_size: int | None = 1024
+    tta: bool = True
     multimask: str = "single"
-    label: str = "teacher"
+    label: str = "fuse"
     teacher_weight: float = 0.5
     gate_iou: float = 0.8
     doubt_weight: float = 1.0
