@@ -23,8 +23,10 @@ import torch
 
 from kmine.data import Split, load_image, load_split, save_split
 from kmine.predict import Predictor
+from kmine.prompts import PromptConfig
 from kmine.teacher import EncodingCache, build_teacher
 from kmine.training import TrainConfig, Trainer
+from kmine.training.strategy import PseudoStrategy
 
 ROOT = Path(__file__).resolve().parents[1]
 KVASIR = ROOT.parent / "shared" / "data" / "kvasir-seg"
@@ -114,6 +116,9 @@ def main() -> None:
         _arm("supervised", TrainConfig(**{**base, "split": str(args.work / "cost-split-all.json")}, schedule="supervised"), args.work, None),
         _arm("one-time", TrainConfig(**base, schedule="one-time"), args.work, init),
         _arm("continuous-cache", TrainConfig(**base, schedule="continuous"), args.work, init),
+        # The paper's pseudo-labels (no TTA, SAM on the training crop): the cache's own cost.
+        _arm("continuous-cache-paper", TrainConfig(**base, schedule="continuous", prompts=PromptConfig.parse("points+box"),
+                                                    strategy=PseudoStrategy.paper()), args.work, init),
         _arm(
             "continuous-no-cache", TrainConfig(**base, schedule="continuous", seed=1), args.work, init,
             teacher=build_teacher("mobilesam", cache=EncodingCache(max_items=0)),
@@ -130,6 +135,7 @@ def main() -> None:
         "arms": arms,
         "ratios": {
             "continuous_cache_over_supervised": by["continuous-cache"] / by["supervised"],
+            "continuous_cache_paper_over_supervised": by["continuous-cache-paper"] / by["supervised"],
             "one_time_over_supervised": by["one-time"] / by["supervised"],
             "continuous_no_cache_over_cache": by["continuous-no-cache"] / by["continuous-cache"],
         },

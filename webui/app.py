@@ -412,8 +412,9 @@ def jobs_view(api: ApiClient):
 
         loss = series(metrics, (("train_loss", "train"), ("val_loss", "validation")), by_position)
         val = series(metrics, (("val_dice", "Dice"), ("val_iou", "IoU")), by_position)
-        pl = series(job.get("pseudo_label_quality") or [], (("student_dice", "student"),
-                                                            ("teacher_dice", "SAM pseudo-label")), by_epoch)
+        pl = series(job.get("pseudo_label_quality") or [], (("student_dice", "student's mask"),
+                                                            ("teacher_dice", "SAM's mask"),
+                                                            ("pseudo_dice", "pseudo-label")), by_epoch)
         return (plots.line_chart(loss, "Loss (Dice + k·BCE)", marks=marks),
                 plots.line_chart(val, "Validation Dice / IoU", marks=marks),
                 plots.line_chart(pl, "Pseudo-label Dice vs. truth", marks=marks))

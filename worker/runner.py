@@ -128,7 +128,9 @@ def quality_row(job_id: int, r: dict) -> PseudoLabelQuality:
     return PseudoLabelQuality(job_id=job_id, phase=r.get("phase", ""), epoch=r.get("epoch"), made=r.get("pseudo_made", 0),
                               skipped=r.get("pseudo_skipped", 0), student_dice=r.get("quality_student_dice"),
                               teacher_dice=r.get("quality_teacher_dice"),
-                              teacher_beats_student=r.get("quality_teacher_beats_student"), n=r.get("quality_n"))
+                              teacher_beats_student=r.get("quality_teacher_beats_student"),
+                              pseudo_dice=r.get("quality_pseudo_dice"), truebox_dice=r.get("quality_truebox_dice"),
+                              n=r.get("quality_n"))
 
 
 def run_job(job_id: int, settings: Settings) -> str:

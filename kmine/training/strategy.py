@@ -60,6 +60,11 @@ class PseudoStrategy:
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
+    @classmethod
+    def paper(cls) -> "PseudoStrategy":
+        """The paper's recipe: SAM's mask on the student's own crop, no TTA, no vote."""
+        return cls(teacher_size=None, tta=False, multimask="single", label="teacher")
+
     @property
     def needs_teacher(self) -> bool:
         """False for self-training without a veto: the teacher is never asked."""

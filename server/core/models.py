@@ -140,7 +140,8 @@ class EpochMetric(Base):
 
 class PseudoLabelQuality(Base):
     """Per epoch of a mining job: how many pseudo-labels were made and, where the truth is
-    known, the student's and the teacher's Dice against it."""
+    known, the Dice against it of the student's mask, the teacher's mask, the pseudo-label
+    the strategy made from both, and the teacher prompted by the true box (its ceiling)."""
 
     __tablename__ = "pseudo_label_quality"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -152,6 +153,8 @@ class PseudoLabelQuality(Base):
     student_dice: Mapped[float | None] = mapped_column(Float)
     teacher_dice: Mapped[float | None] = mapped_column(Float)
     teacher_beats_student: Mapped[float | None] = mapped_column(Float)
+    pseudo_dice: Mapped[float | None] = mapped_column(Float)
+    truebox_dice: Mapped[float | None] = mapped_column(Float)
     n: Mapped[int | None] = mapped_column(Integer)
 
 

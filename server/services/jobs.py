@@ -134,7 +134,8 @@ def job_view(session: Session, job: Job, with_metrics: bool = True) -> dict:
         ]
         out["pseudo_label_quality"] = [
             {"phase": q.phase, "epoch": q.epoch, "made": q.made, "skipped": q.skipped, "student_dice": q.student_dice,
-             "teacher_dice": q.teacher_dice, "teacher_beats_student": q.teacher_beats_student, "n": q.n}
+             "teacher_dice": q.teacher_dice, "teacher_beats_student": q.teacher_beats_student,
+             "pseudo_dice": q.pseudo_dice, "truebox_dice": q.truebox_dice, "n": q.n}
             for q in session.scalars(select(PseudoLabelQuality).where(PseudoLabelQuality.job_id == job.id).order_by(PseudoLabelQuality.id))
         ]
         out["log_tail"] = job.log_tail

@@ -19,6 +19,14 @@ def test_migrations_upgrade_and_downgrade_postgres(tmp_path):
         tables = set(inspect(engine).get_table_names())
         assert {"datasets", "images", "masks", "splits", "split_members", "jobs", "models", "epoch_metrics",
                 "pseudo_label_quality", "api_tokens", "alembic_version"} <= tables
+        # The migrations build exactly the tables the models describe.
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        from server.core.models import Base
+
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         downgrade_database(settings, "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         upgrade_database(settings)

@@ -273,4 +273,7 @@ def test_jobs_launch_progress_curves_and_table(server, page):
     assert "continuous" in table and f"#{job_id}" in table
     job = server["client"].get(f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and len(job["metrics"]) >= 2 and job["pseudo_label_quality"]
+    # The hidden true masks score the student's, SAM's and the pseudo-label's masks per epoch.
+    scored = [q for q in job["pseudo_label_quality"] if q["n"]]
+    assert scored and all(0 <= q[k] <= 1 for q in scored for k in ("student_dice", "teacher_dice", "pseudo_dice"))
     page.screenshot(path=str(ARTIFACTS / "jobs.png"), full_page=True)
