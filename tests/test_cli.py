@@ -73,7 +73,7 @@ name: tiny
 datasets:
   - path: {COVID}
 fractions: [1.0, 0.5]
-schedules: [supervised, one-time, continuous]
+schedules: [supervised, extended, one-time, continuous]
 seeds: [0]
 train: {{size: 128, batch_size: 4, max_epochs: 1, lr: 0.001, device: cpu}}
 """
@@ -81,14 +81,14 @@ train: {{size: 128, batch_size: 4, max_epochs: 1, lr: 0.001, device: cpu}}
     out = kmine("experiment", config, "--out", tmp_path / "exp")
     rows = json.loads((tmp_path / "exp" / "results.json").read_text())
     assert sorted((r["fraction"], r["schedule"]) for r in rows) == [
-        (0.5, "continuous"), (0.5, "one-time"), (0.5, "supervised"), (1.0, "supervised")
+        (0.5, "continuous"), (0.5, "extended"), (0.5, "one-time"), (0.5, "supervised"), (1.0, "supervised")
     ]
     table = (tmp_path / "exp" / "table.md").read_text()
     assert "(50% labelled)" in table and "Continuous pseudo-label generation" in table
-    assert "One-time pseudo-label generation" in table
+    assert "One-time pseudo-label generation" in table and "as many epochs as mining (control)" in table
     assert table.strip() in out.stdout
     # Mining arms started from the supervised arm instead of training it again.
-    mining = json.loads((tmp_path / "exp" / "covid-qu-ex-sample" / "l50" / "continuous-mobilesam-points+box-s0" / "result.json").read_text())
+    mining = json.loads((tmp_path / "exp" / "covid-qu-ex-sample" / "l50" / "continuous-mobilesam-per-component-s0" / "result.json").read_text())
     assert mining["best"]["phase"] == "mining"
 
 
