@@ -38,29 +38,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def strategies(hi: int) -> list[tuple[str, PromptConfig, PseudoStrategy]]:
     """(name, prompts, strategy): the paper's recipe, then one change at a time, then combinations."""
-    pb, pbm = PromptConfig(), PromptConfig(kinds="points+box+mask")
-    at = PseudoStrategy(teacher_size=hi)
+    # Built from the paper's recipe, not the library defaults (which are the best row below).
+    pb, pbm = PromptConfig.parse("points+box"), PromptConfig.parse("points+box+mask")
+    paper = PseudoStrategy.paper()
+    at = _with(paper, teacher_size=hi)
     return [
-        ("student's own mask (self-training)", pb, PseudoStrategy(label="student")),
-        ("student, 8-view TTA", pb, PseudoStrategy(label="student", tta=True)),
-        ("paper: SAM, points+box, teacher sees the student's crop", pb, PseudoStrategy()),
+        ("student's own mask (self-training)", pb, _with(paper, label="student")),
+        ("student, 8-view TTA", pb, _with(paper, label="student", tta=True)),
+        ("paper: SAM, points+box, teacher sees the student's crop", pb, paper),
         (f"SAM sees the crop at {hi} px", pb, at),
-        (f"@{hi}: prompts points only", PromptConfig(kinds="points"), at),
-        (f"@{hi}: prompts box only", PromptConfig(kinds="box"), at),
+        (f"@{hi}: prompts points only", PromptConfig.parse("points"), at),
+        (f"@{hi}: prompts box only", PromptConfig.parse("box"), at),
         (f"@{hi}: prompts points+box+mask", pbm, at),
-        (f"@{hi}: per-component points+box", PromptConfig(per_component=True), at),
-        (f"@{hi}: + 2 negative points in the box", PromptConfig(negatives=2), at),
+        (f"@{hi}: per-component points+box", PromptConfig.parse("per-component"), at),
+        (f"@{hi}: + 2 negative points in the box", PromptConfig.parse("points+box", negatives=2), at),
         (f"@{hi}: multimask output agreeing best with the student", pb, _with(at, multimask="agree")),
         (f"@{hi}: prompts from the TTA student", pb, _with(at, tta=True)),
         (f"@{hi}: SAM if IoU(SAM, student) >= 0.8 else student", pb, _with(at, label="gate")),
         (f"@{hi}: pixel vote 0.5 student + 0.5 SAM", pb, _with(at, label="fuse")),
         (f"@{hi}: TTA + pixel vote", pb, _with(at, tta=True, label="fuse")),
         (f"@{hi}: TTA + multimask agree + pixel vote", pb, _with(at, tta=True, multimask="agree", label="fuse")),
-        (f"@{hi}: TTA + pixel vote, per-component", PromptConfig(per_component=True), _with(at, tta=True, label="fuse")),
+        (f"@{hi}: TTA + pixel vote, per-component (the library default)", PromptConfig.parse("per-component"), _with(at, tta=True, label="fuse")),
         (f"@{hi}: TTA + gate 0.8", pb, _with(at, tta=True, label="gate")),
         (f"@{hi}: TTA + points+box+mask", pbm, _with(at, tta=True)),
         (f"@{hi}: TTA + points+box+mask + pixel vote", pbm, _with(at, tta=True, label="fuse")),
-        ("TTA + points+box+mask + pixel vote, teacher sees the student's crop", pbm, PseudoStrategy(tta=True, label="fuse")),
+        ("TTA + points+box+mask + pixel vote, teacher sees the student's crop", pbm, _with(paper, tta=True, label="fuse")),
     ]
 
 
