@@ -28,6 +28,17 @@ def _prompt_settings(kinds: str) -> dict:
     return {"kinds": kinds, "per_component": False}
 FINISHED = ("succeeded", "failed", "cancelled")
 
+
+def _prompt_label(prompts) -> str:
+    """A job's prompt settings as the Jobs view names them (the engine's defaults when unset:
+    points+box per component)."""
+    if not isinstance(prompts, dict):
+        return str(prompts or "per-component")
+    kinds = prompts.get("kinds", "points+box")
+    if prompts.get("per_component", True):
+        return "per-component" if kinds == "points+box" else f"{kinds} per component"
+    return kinds
+
 CSS = """
 .kmine-legend span {display:inline-block; padding:2px 10px; border-radius:4px; margin-right:6px; color:#111; font-weight:600}
 .kmine-error {color:#b42318; font-weight:600}
@@ -423,10 +434,8 @@ def jobs_view(api: ApiClient):
         rows = {}
         for j in finished:
             c, best = j["config"] or {}, ((j.get("result") or {}).get("best") or {})
-            prompts = c.get("prompts") or {}
-            kinds_ = prompts.get("kinds", "") if isinstance(prompts, dict) else str(prompts)
             method = c.get("schedule", "?") if c.get("schedule") == "supervised" else \
-                f"{c.get('schedule')} · {c.get('teacher', 'mobilesam')} · {kinds_ or 'points+box'}"
+                f"{c.get('schedule')} · {c.get('teacher', 'mobilesam')} · {_prompt_label(c.get('prompts'))}"
             frac = c.get("labelled_fraction")
             col = f"{100 * frac:.0f}% labelled" if frac else "split's labelled"
             cell = rows.setdefault(method, {}).setdefault(col, [])
@@ -726,6 +735,16 @@ def label_view(api: ApiClient):
 
 # ------------------------------------------------------------------ the app
 
+def no_model_note(api: ApiClient) -> str:
+    """Without a model, say whether one is on its way (the first start queues a demo training)."""
+    active = [j for j in api.jobs() if j["kind"] == "train" and j["status"] not in FINISHED]
+    if not active:
+        return "no model yet: launch a training in **Jobs**"
+    job = active[0]
+    done = round(100 * ((job.get("progress") or {}).get("fraction") or 0))
+    return f"no model yet: training job #{job['id']} is making one ({job['status']}, {done}%); watch it in **Jobs**, then reload"
+
+
 def build_ui(api_url: str, token: str) -> gr.Blocks:
     api = ApiClient(api_url, token)
     theme = gr.themes.Soft(primary_hue="blue", neutral_hue="slate")
@@ -753,7 +772,7 @@ def build_ui(api_url: str, token: str) -> gr.Blocks:
             n_models = len(models) - 1
             head = (f"## kmine · semi-supervised segmentation by mining SAM\n"
                     f"Server `{api.api_url}` · {len(datasets)} dataset(s) · {n_models} model(s)"
-                    + ("" if n_models else " · no model yet: launch a training in **Jobs**"))
+                    + ("" if n_models else " · " + no_model_note(api)))
             # one update per output: Gradio consumes an update dict as it applies it
             return (head, *(gr.update(choices=datasets, value=first) for _ in range(3)),
                     gr.update(choices=models, value="active"),

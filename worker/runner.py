@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import select, update
 
 from kmine.training import Callback, TrainConfig, TrainingCancelled
+from kmine.training.config import MINING_SCHEDULES
 from server.core import jobs as jobstate
 from server.core.db import session_factory
 from server.core.models import Dataset, EpochMetric, Job, Mask, Model, PseudoLabelQuality, clean_json
@@ -221,12 +222,16 @@ def _train(job_id, settings, config, data, split_path, ids, folder, dataset_id, 
 
 
 def _save_pseudo_labels(job_id, settings, tc, run_dir: Path, split_path: Path, ids: dict[str, int]) -> int:
-    """One-time pseudo-labels (kept in ``last.pt``) as ``pseudo_label`` masks at each image's full size."""
+    """The run's pseudo-labels (kept in ``last.pt``: the one-time ones, or in the continuous
+    schedule each image's latest) as ``pseudo_label`` masks at each image's full size, so the
+    Label view can start from them."""
     last = run_dir / "last.pt"
-    if tc.schedule != "one-time" or not last.exists():
+    if tc.schedule not in MINING_SCHEDULES or not last.exists():
         return 0
     from kmine.data import load_split
     from kmine.fileio import load_torch
+    from kmine.training.loop import unpack_code
+    from kmine.training.strategy import code_mask
     from server.services.uploads import mask_png
 
     state = load_torch(last)
@@ -240,7 +245,7 @@ def _save_pseudo_labels(job_id, settings, tc, run_dir: Path, split_path: Path, i
         for index, bits in labels.items():
             stem = unlabelled[int(index)]
             image = session.get(Image, ids[stem])
-            crop = np.unpackbits(bits.numpy())[: size * size].reshape(size, size).astype(bool)
+            crop = code_mask(unpack_code(bits.numpy(), size))
             session.add(Mask(image_id=image.id, kind="pseudo_label", sha256=store.put(mask_png(uncrop(crop, image.height, image.width)))[0],
                              job_id=job_id, round=1))
         session.commit()

@@ -154,7 +154,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         size = self.config.size
-        self.pseudo_labels = {int(i): _bits_code(bits.numpy(), size) for i, bits in state["pseudo_labels"].items()}
+        self.pseudo_labels = {int(i): unpack_code(bits.numpy(), size) for i, bits in state["pseudo_labels"].items()}
         if self.pseudo_labels:
             self._attach_pseudo_labels()
         if state.get("labeler_rng") is not None:
@@ -327,8 +327,9 @@ class Trainer:
         )
         keep = torch.zeros(len(unl), dtype=torch.bool)
         targets = []
-        for r, op, label in zip(rows, ops, labels):
+        for r, index, op, label in zip(rows, indices, ops, labels):
             if label is not None:
+                self.pseudo_labels[index] = label  # the latest, kept in last.pt for the server to store
                 keep[r] = True
                 targets.append(torch.from_numpy(np.ascontiguousarray(apply_dihedral(label, op))).float()[None])
         return (torch.stack(targets) if targets else torch.zeros((0, *logits.shape[1:]))), keep
@@ -434,6 +435,7 @@ def _code_bits(code: np.ndarray) -> np.ndarray:
     return np.stack([code & 1, code >> 1 & 1]).astype(bool)
 
 
-def _bits_code(bits: np.ndarray, size: int) -> np.ndarray:
+def unpack_code(bits: np.ndarray, size: int) -> np.ndarray:
+    """Inverse of ``np.packbits(_code_bits(code))``: the (size, size) uint8 code."""
     planes = np.unpackbits(bits)[: 2 * size * size].reshape(2, size, size)
     return (planes[0] | planes[1] << 1).astype(np.uint8)

@@ -270,10 +270,45 @@ def test_jobs_launch_progress_curves_and_table(server, page):
     for plot in ("#plot-loss", "#plot-val", "#plot-pseudo"):
         assert page.locator(f"{plot} img").evaluate("img => img.complete && img.naturalWidth > 0"), plot
     table = page.locator("#jobs-table1").inner_text()
-    assert "continuous" in table and f"#{job_id}" in table
+    assert "continuous · mobilesam · per-component" in table and f"#{job_id}" in table
     job = server["client"].get(f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and len(job["metrics"]) >= 2 and job["pseudo_label_quality"]
+    assert job["result"]["pseudo_labels_saved"] >= 1  # each unlabelled image's latest, for the Label view
     # The hidden true masks score the student's, SAM's and the pseudo-label's masks per epoch.
     scored = [q for q in job["pseudo_label_quality"] if q["n"]]
     assert scored and all(0 <= q[k] <= 1 for q in scored for k in ("student_dice", "teacher_dice", "pseudo_dice"))
     page.screenshot(path=str(ARTIFACTS / "jobs.png"), full_page=True)
+
+
+def test_label_starts_from_stored_pseudo_label_undo_and_clear(server, page):
+    """After the continuous job above, an unlabelled image opens with its stored pseudo-label;
+    Undo takes the last click back (SAM answers from the remaining ones), Clear drops them all."""
+    c, split_id, ds = server["client"], server["split"]["id"], server["dataset"]["id"]
+    unlabelled = [i["id"] for i in c.get(f"/splits/{split_id}").json()["parts"]["unlabelled"]]
+    stored = [i for i in unlabelled if c.get(f"/datasets/{ds}/images/{i}/pseudo-label").status_code == 200]
+    assert stored, "the continuous job stored no pseudo-label"
+    page.goto(server["base"] + "/ui/")  # a fresh page, as a user coming back to label would have
+    page.get_by_text("semi-supervised segmentation").wait_for()
+    tab(page, "Label")
+    page.locator("#label-start").get_by_text("stored pseudo-label").click()
+    page.locator("#label-find").click()
+    info = _label_info(page, "candidate 1 of")
+    for _ in range(len(unlabelled)):  # skip to an image that has one
+        if _image_id(info) in stored:
+            break
+        page.locator("#label-next").click()
+        page.wait_for_timeout(1500)
+        info = page.locator("#label-info").inner_text()
+    assert "started from the stored pseudo-label" in info, info
+    note = page.locator("#label-sam-note")
+    page.locator("#label-click-mode").get_by_text("object point").click()
+    _click_image(page, 0.3, 0.5)
+    note.get_by_text("from 1 point(s)").wait_for()
+    page.locator("#label-click-mode").get_by_text("background point").click()
+    _click_image(page, 0.5, 0.1)
+    note.get_by_text("from 2 point(s)").wait_for()
+    page.locator("#label-undo").click()
+    note.get_by_text("from 1 point(s)").wait_for()
+    page.locator("#label-clear").click()
+    note.get_by_text("Clicks cleared").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "label-pseudo.png"), full_page=True)
