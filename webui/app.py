@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -344,7 +345,7 @@ def jobs_view(api: ApiClient):
                                   for e in ("plot-loss", "plot-val", "plot-pseudo"))
     gr.Markdown("### Finished runs (Table 1: best validation Dice / IoU by method and labelled fraction)")
     table1 = gr.Dataframe(interactive=False, elem_id="jobs-table1", wrap=True)
-    timer = gr.Timer(2.0)
+    timer = gr.Timer(2.0, active=False)  # the Jobs tab turns it on while it is shown
 
     def splits_for(dataset_id):
         choices = split_choices(api, dataset_id)
@@ -368,6 +369,25 @@ def jobs_view(api: ApiClient):
             jobs = api.jobs()
         except ApiError as err:
             return gr.update(), error_md(err), gr.update(), gr.update(), gr.update(), gr.update()
+        return draw_jobs(jobs, job_id)
+
+    def tick(job_id, last):
+        """The timer's refresh: nothing is redrawn (no plots rendered or sent) while neither
+        the queue nor the selected job changed since this page's last tick."""
+        try:
+            jobs = api.jobs()
+        except ApiError as err:
+            return (gr.update(), error_md(err), gr.update(), gr.update(), gr.update(), gr.update(), last)
+        seen = fingerprint(jobs, job_id)
+        if seen == last:
+            return (*(gr.skip() for _ in outputs), last)
+        return (*draw_jobs(jobs, job_id), seen)
+
+    def fingerprint(jobs, job_id) -> str:
+        return json.dumps([job_id, [(j["id"], j["status"], j["progress"], j["finished_at"]) for j in jobs]],
+                          sort_keys=True, default=str)
+
+    def draw_jobs(jobs, job_id):
         rows = []
         for j in jobs:
             p = j["progress"] or {}
@@ -472,8 +492,9 @@ def jobs_view(api: ApiClient):
         .then(refresh, selected, outputs)
     queue.select(select_row, queue, selected).then(refresh, selected, outputs)
     cancel.click(do_cancel, selected, message)
-    timer.tick(refresh, selected, outputs)
-    return ds, refresh, selected, outputs
+    last_tick = gr.State(None)
+    timer.tick(tick, [selected, last_tick], [*outputs, last_tick])
+    return ds, timer, selected, outputs
 
 
 # ------------------------------------------------------------------ Label
@@ -745,20 +766,27 @@ def no_model_note(api: ApiClient) -> str:
     return f"no model yet: training job #{job['id']} is making one ({job['status']}, {done}%); watch it in **Jobs**, then reload"
 
 
+def _timer_switch(on: bool):
+    return lambda: gr.Timer(active=on)
+
+
 def build_ui(api_url: str, token: str) -> gr.Blocks:
     api = ApiClient(api_url, token)
     theme = gr.themes.Soft(primary_hue="blue", neutral_hue="slate")
     with gr.Blocks(title="kmine", theme=theme, css=CSS, head=SHORTCUTS, analytics_enabled=False) as ui:
         status = gr.Markdown(elem_id="kmine-status")
         with gr.Tabs():
-            with gr.Tab("Predict", id="predict"):
+            with gr.Tab("Predict", id="predict") as predict_tab:
                 predict_ds, predict_model = predict_view(api)
-            with gr.Tab("Label", id="label"):
+            with gr.Tab("Label", id="label") as label_tab:
                 label_ds = label_view(api)
-            with gr.Tab("Jobs", id="jobs"):
-                jobs_ds, _refresh, _selected, _outputs = jobs_view(api)
-            with gr.Tab("Datasets", id="datasets"):
+            with gr.Tab("Jobs", id="jobs") as jobs_tab:
+                jobs_ds, timer, _selected, _outputs = jobs_view(api)
+            with gr.Tab("Datasets", id="datasets") as datasets_tab:
                 list_all, table, chosen = datasets_view(api)
+        # The queue polls only while it is on screen.
+        for t in (predict_tab, label_tab, jobs_tab, datasets_tab):
+            t.select(_timer_switch(t is jobs_tab), None, timer)
 
         def on_load():
             try:

@@ -148,6 +148,51 @@ def test_predict_overlay_and_dice(server, page):
     assert "⚠" not in text
     page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=True)
 
+    # each layer is toggleable: SAM's mask off changes the overlay, on again restores it
+    shown = _overlay_pixels(page)
+    page.locator("#show-sam input").click()
+    hidden = _wait_overlay_change(page, shown)
+    assert hidden != shown
+    page.locator("#show-sam input").click()
+    assert _wait_overlay_change(page, hidden) == shown
+
+
+def _overlay_pixels(page) -> bytes:
+    """The overlay as the browser shows it (PNG bytes of the element's screenshot)."""
+    page.wait_for_timeout(300)
+    return page.locator("#predict-overlay img").screenshot()
+
+
+def _wait_overlay_change(page, before: bytes, timeout: float = 30) -> bytes:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = _overlay_pixels(page)
+        if now != before:
+            page.wait_for_timeout(500)  # let the new image finish drawing
+            return _overlay_pixels(page)
+    return before
+
+
+def test_predict_picks_an_image_from_a_dataset(server, page):
+    """The dataset picker loads the image and its ground truth; Student mode shows one column."""
+    tab(page, "Predict")
+    page.get_by_text("Pick from a dataset").click()
+    page.locator("#predict-pick input").click()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.locator("#show-truth input:checked").wait_for()  # its ground truth came with it
+    page.locator("#predict-mode").get_by_text("Student", exact=True).click()
+    metrics = page.locator("#predict-metrics")
+    page.locator("#predict-run").click()
+    # the last prediction (student → SAM) named its prompts; a student-only answer does not
+    page.wait_for_function("() => { const t = document.querySelector('#predict-metrics').innerText;"
+                           " return t.includes('IoU') && !t.includes('prompts:') && !/processing|queue/.test(t); }",
+                           timeout=120_000)
+    page.wait_for_timeout(500)
+    text = metrics.inner_text()
+    assert "Student → SAM" not in text and "⚠" not in text, text
+    assert len(re.findall(r"\b[01]\.\d{3}\b", text)) == 2, text  # Dice and IoU of the student
+
 
 def _pixels(text: str) -> int:
     return int(re.search(r"(\d+) px", text).group(1))
@@ -274,21 +319,47 @@ def test_jobs_launch_progress_curves_and_table(server, page):
     job = server["client"].get(f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and len(job["metrics"]) >= 2 and job["pseudo_label_quality"]
     assert job["result"]["pseudo_labels_saved"] >= 1  # each unlabelled image's latest, for the Label view
+
+    # a second launch, cancelled from the view while it runs
+    page.locator("#jobs-epochs input").fill("50")
+    page.locator("#jobs-launch").click()
+    page.locator("#jobs-message").get_by_text(f"#{job_id + 1}").wait_for()
+    detail.get_by_text("running").wait_for(timeout=120_000)
+    page.get_by_text("Cancel selected job").click()
+    page.locator("#jobs-message").get_by_text(f"Asked job #{job_id + 1} to cancel").wait_for()
+    detail.get_by_text("cancelled").wait_for(timeout=300_000)
+    assert server["client"].get(f"/jobs/{job_id + 1}").json()["status"] == "cancelled"
     # The hidden true masks score the student's, SAM's and the pseudo-label's masks per epoch.
     scored = [q for q in job["pseudo_label_quality"] if q["n"]]
     assert scored and all(0 <= q[k] <= 1 for q in scored for k in ("student_dice", "teacher_dice", "pseudo_dice"))
     page.screenshot(path=str(ARTIFACTS / "jobs.png"), full_page=True)
 
 
-def test_label_starts_from_stored_pseudo_label_undo_and_clear(server, page):
+@pytest.fixture
+def fresh_page(page, server):
+    """A new browser tab on the UI, as a user coming back later would open. The module's page is
+    closed first: showing Gradio's image editor again costs headless chromium's software-rendered
+    canvas 10-40 s on 2 busy cores (a tab switch back to Label took 39 s), which the clicks would
+    wait behind."""
+    browser = page.context.browser
+    page.close()  # free its renderer: the module's last test uses this fixture
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(180_000)
+    pg.goto(server["base"] + "/ui/")
+    pg.get_by_text("semi-supervised segmentation").wait_for()
+    yield pg
+    context.close()
+
+
+def test_label_starts_from_stored_pseudo_label_undo_and_clear(server, fresh_page):
     """After the continuous job above, an unlabelled image opens with its stored pseudo-label;
     Undo takes the last click back (SAM answers from the remaining ones), Clear drops them all."""
     c, split_id, ds = server["client"], server["split"]["id"], server["dataset"]["id"]
     unlabelled = [i["id"] for i in c.get(f"/splits/{split_id}").json()["parts"]["unlabelled"]]
     stored = [i for i in unlabelled if c.get(f"/datasets/{ds}/images/{i}/pseudo-label").status_code == 200]
     assert stored, "the continuous job stored no pseudo-label"
-    page.goto(server["base"] + "/ui/")  # a fresh page, as a user coming back to label would have
-    page.get_by_text("semi-supervised segmentation").wait_for()
+    page = fresh_page
     tab(page, "Label")
     page.locator("#label-start").get_by_text("stored pseudo-label").click()
     page.locator("#label-find").click()
