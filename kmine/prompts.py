@@ -104,7 +104,9 @@ def mask_box(mask: np.ndarray) -> np.ndarray:
     return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float32)
 
 
-def _components(fg: np.ndarray, min_area: int) -> list[np.ndarray]:
+def components(fg: np.ndarray, min_area: int) -> list[np.ndarray]:
+    """(H, W) bool masks of the 8-connected components of ``fg`` of at least ``min_area``
+    pixels, largest first (the largest is kept whatever its area)."""
     from scipy import ndimage
 
     labels, count = ndimage.label(fg, structure=np.ones((3, 3), dtype=bool))
@@ -138,7 +140,7 @@ def extract_prompts(
     fg = prob >= config.threshold
     if not fg.any():
         return []
-    regions = _components(fg, config.min_component_area) if config.per_component else [fg]
+    regions = components(fg, config.min_component_area) if config.per_component else [fg]
     use_points = "points" in config.kinds
     use_box = "box" in config.kinds
     mask_logits = None

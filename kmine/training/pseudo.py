@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from kmine.metrics import dice_iou
-from kmine.prompts import PromptConfig, PromptSet, extract_prompts, mask_box, without_points
+from kmine.prompts import PromptConfig, PromptSet, components, extract_prompts, mask_box, without_points
 from kmine.training.strategy import PseudoStrategy, choose_multimask, code_mask, combine
 
 
@@ -186,11 +186,13 @@ class PseudoLabeler:
         return choose_multimask(prob >= 0.5, candidates)
 
     def _score_true_box(self, encodings, truths, factor: float, big: int, stats: PseudoStats) -> None:
-        """The teacher's ceiling: its mask when prompted by the true box (scoring only)."""
+        """The teacher's ceiling: its mask when prompted by the true box of each component of
+        the true mask (as large as the student's prompts may use; scoring only)."""
         have = [(e, t) for e, t in zip(encodings, truths) if t is not None and t.any()]
         if not have:
             return
-        sets = [scale_prompts([PromptSet(box=mask_box(t))], factor, big) for _, t in have]
+        min_area = self.prompts.min_component_area
+        sets = [scale_prompts([PromptSet(box=mask_box(c)) for c in components(t, min_area)], factor, big) for _, t in have]
         calls = self.teacher.decode_calls
         decoded = self.teacher.decode([e for e, _ in have], sets)
         self.teacher.decode_calls = calls  # scoring is not part of the method's cost
