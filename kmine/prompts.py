@@ -45,6 +45,9 @@ class PromptConfig:
         gave the best pseudo-labels measured, see BENCHMARKS.md).
     min_component_area: components smaller than this many pixels are ignored in
         per-component mode (the largest one is always kept).
+    max_components: at most this many components (the largest) get a prompt set. A poorly
+        trained student's mask can break into dozens of blobs, each a SAM decode (17–89 sets
+        per image measured after 1 epoch, BENCHMARKS.md); trained students gave 1–3.
     negatives: background points per prompt set (with ``points`` kinds): the pixels of
         lowest probability inside the set's box, among those below ``1 - threshold``;
         they tell SAM what inside the box is not the object.
@@ -55,6 +58,7 @@ class PromptConfig:
     threshold: float = 0.5
     per_component: bool = True
     min_component_area: int = 64
+    max_components: int = 8
     negatives: int = 0
 
     def __post_init__(self) -> None:
@@ -64,6 +68,8 @@ class PromptConfig:
             raise ValueError(f"n_points must be >= 1, got {self.n_points}")
         if self.negatives < 0:
             raise ValueError(f"negatives must be >= 0, got {self.negatives}")
+        if self.max_components < 1:
+            raise ValueError(f"max_components must be >= 1, got {self.max_components}")
 
     @property
     def label(self) -> str:
@@ -140,7 +146,7 @@ def extract_prompts(
     fg = prob >= config.threshold
     if not fg.any():
         return []
-    regions = components(fg, config.min_component_area) if config.per_component else [fg]
+    regions = components(fg, config.min_component_area)[: config.max_components] if config.per_component else [fg]
     use_points = "points" in config.kinds
     use_box = "box" in config.kinds
     mask_logits = None

@@ -86,6 +86,19 @@ def test_per_component_keeps_largest_when_all_small():
     assert len(sets) == 1 and sets[0].box.tolist() == [10.0, 10.0, 12.0, 12.0]
 
 
+def test_per_component_prompts_at_most_the_largest_components():
+    """A noisy student's blobs: only the max_components largest get a prompt set."""
+    prob = np.zeros((40, 40), np.float32)
+    sizes = [2, 3, 4, 5, 6]  # five square blobs of side 2..6
+    for i, side in enumerate(sizes):
+        prob[2 + 7 * i : 2 + 7 * i + side, 2 : 2 + side] = 0.9
+    sets = extract_prompts(prob, PromptConfig(min_component_area=1, max_components=3))
+    assert sorted(s.box[2] - s.box[0] + 1 for s in sets) == [4, 5, 6]
+    assert len(extract_prompts(prob, PromptConfig(min_component_area=1))) == 5  # the default 8 keeps all
+    with pytest.raises(ValueError, match="max_components"):
+        PromptConfig(max_components=0)
+
+
 def test_without_points_keeps_boxes():
     prob = np.zeros((20, 20), np.float32)
     prob[4:8, 4:8] = 0.9
