@@ -365,11 +365,8 @@ def jobs_view(api: ApiClient):
         return f"Queued job **#{job['id']}** ({schedule_}, {teacher_}, {kinds_}).", job["id"]
 
     def refresh(job_id):
-        try:
-            jobs = api.jobs()
-        except ApiError as err:
-            return gr.update(), error_md(err), gr.update(), gr.update(), gr.update(), gr.update()
-        return draw_jobs(jobs, job_id)
+        """Redraw now (after a launch or a row selection)."""
+        return tick(job_id, None)[:-1]
 
     def tick(job_id, last):
         """The timer's refresh: nothing is redrawn (no plots rendered or sent) while neither
