@@ -39,9 +39,9 @@ class Frame(str, Enum):
     full = "full"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -281,10 +281,14 @@ def evaluate(
 def experiment(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML/JSON): datasets, fractions, schedules, teachers, prompts, seeds, train settings.")],
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default runs/experiments/<name>). Finished arms are skipped on re-runs.")] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Arms trained at once, each in its own process (several small students share one GPU).")] = 1,
+    time_limit: Annotated[Optional[float], typer.Option(min=1, help="Seconds; arms still training then stop after their epoch in flight and are evaluated on their best checkpoint (marked in the table, resumed by the next run).")] = None,
+    arm: Annotated[Optional[str], typer.Option(hidden=True, help="Run this arm alone (a child of --jobs).")] = None,
+    deadline: Annotated[Optional[float], typer.Option(hidden=True, help="Unix time at which --arm stops.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ):
     """Run every arm of an experiment; writes results.json and a Table-1-shaped table.md."""
-    from kmine.experiment import ExperimentConfig, run_experiment
+    from kmine.experiment import ExperimentConfig, run_experiment, run_one
 
     _setup_logging(verbose)
     try:
@@ -292,7 +296,14 @@ def experiment(
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     out = out or Path("runs/experiments") / cfg.name
-    run_experiment(cfg, out)
+    if arm:
+        run_one(cfg, out, arm, deadline)
+        return
+    try:
+        run_experiment(cfg, out, jobs=jobs, time_limit=time_limit)
+    except RuntimeError as e:
+        typer.echo((out / "table.md").read_text())
+        _fail(str(e), code=1)
     typer.echo((out / "table.md").read_text())
     typer.echo(f"→ {out / 'results.json'}")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from kmine.metrics import mean_std
 from kmine.prompts import PromptConfig
 from kmine.training.config import MINING_SCHEDULES, SCHEDULES, TrainConfig
 from kmine.training.strategy import PseudoStrategy
+
+log = logging.getLogger(__name__)
 
 METHOD_NAMES = {
     "supervised": "Supervised training on labelled data",
@@ -61,7 +64,8 @@ class ExperimentConfig:
     @classmethod
     def load(cls, path: str | Path) -> "ExperimentConfig":
         path = Path(path)
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: an experiment config is a mapping (name, datasets, …)")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -149,45 +153,159 @@ def plan(config: ExperimentConfig) -> list[Arm]:
     return arms
 
 
-def run_experiment(config: ExperimentConfig, out_dir: str | Path, evaluate_fn=None) -> list[dict]:
-    """Run every arm; returns the result rows and writes ``results.json`` and ``table.md``."""
-    from kmine.training.loop import train
+def run_experiment(
+    config: ExperimentConfig, out_dir: str | Path, evaluate_fn=None, jobs: int = 1, time_limit: float | None = None
+) -> list[dict]:
+    """Run every arm not finished yet; returns the result rows and writes ``results.json``
+    and ``table.md``.
 
+    jobs: arms trained at once, each in its own process (a small student leaves most of a
+        GPU idle, so several share one); a mining arm starts once its supervised arm is done.
+    time_limit: seconds; arms still training then stop after the epoch in flight and are
+        evaluated on their best checkpoint so far (rows marked ``complete: false``, resumed
+        by the next run); arms not started are left for the next run.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    evaluate_fn = evaluate_fn or _evaluate_arm
-    results_path = out / "results.json"
-    rows = json.loads(results_path.read_text()) if results_path.exists() else []
-    done = {r["key"] for r in rows}
-    for arm in plan(config):
-        if arm.key in done:
-            continue
-        tc = arm.train_config(config.train)
-        arm_dir = out / arm.key
-        init = None
-        if arm.schedule != "supervised":
-            sup = Arm(arm.dataset, arm.fraction, "supervised", arm.teacher, arm.prompts, arm.seed)
-            init = out / sup.key / "best_supervised.pt"
-        start = time.perf_counter()
-        result = train(tc, arm_dir, init_checkpoint=init, score_true_box=True)
-        seconds = time.perf_counter() - start
-        metrics = evaluate_fn(result.best_checkpoint, tc, config)
-        rows.append(
-            {
-                "key": arm.key,
-                **{k: v for k, v in dataclasses.asdict(arm).items() if k != "dataset"},
-                "dataset": arm.dataset.name,
-                "encoder": tc.encoder,
-                "epochs": len([r for r in result.history if "val_loss" in r]),
-                "seconds": seconds,
-                "reported": arm.schedule in config.schedules,
-                **metrics,
-            }
-        )
-        save_json(rows, results_path)
+    deadline = time.time() + time_limit if time_limit else None
+    rows = [r for r in _load_rows(out) if r.get("complete", True)]
+    pending = [arm for arm in plan(config) if arm.key not in {r["key"] for r in rows}]
+    try:
+        if jobs > 1:
+            _run_parallel(config, out, rows, pending, jobs, deadline)
+        else:
+            for arm in pending:
+                if deadline and time.time() >= deadline:
+                    log.warning("time limit reached: %s not started", arm.key)
+                    continue
+                _record(rows, run_arm(arm, config, out, evaluate_fn, deadline), config, out)
+    finally:
         (out / "table.md").write_text(table(rows, config))
-    (out / "table.md").write_text(table(rows, config))
     return rows
+
+
+def run_arm(arm: Arm, config: ExperimentConfig, out: Path, evaluate_fn=None, deadline: float | None = None) -> dict:
+    """Train and evaluate one arm (a mining arm from its supervised arm's best checkpoint)."""
+    from kmine.training.callbacks import Callback
+    from kmine.training.loop import TrainingCancelled, train
+
+    class StopAtDeadline(Callback):
+        def should_stop(self) -> bool:
+            return deadline is not None and time.time() >= deadline
+
+    tc = arm.train_config(config.train)
+    arm_dir = out / arm.key
+    init = None
+    if arm.schedule != "supervised":
+        init = out / _supervised_of(arm).key / "best_supervised.pt"
+    start = time.perf_counter()
+    try:
+        result = train(tc, arm_dir, callbacks=[StopAtDeadline()], init_checkpoint=init, score_true_box=True)
+        best, history, complete = result.best_checkpoint, result.history, True
+    except TrainingCancelled:
+        best, complete = arm_dir / "best.pt", False
+        lines = (arm_dir / "history.jsonl").read_text().splitlines() if (arm_dir / "history.jsonl").exists() else []
+        history = [json.loads(line) for line in lines]
+    seconds = time.perf_counter() - start
+    metrics = (evaluate_fn or _evaluate_arm)(best, tc, config) if best.exists() else {}
+    return {
+        "key": arm.key,
+        **{k: v for k, v in dataclasses.asdict(arm).items() if k != "dataset"},
+        "dataset": arm.dataset.name,
+        "encoder": tc.encoder,
+        "epochs": len([r for r in history if "val_loss" in r]),
+        "seconds": seconds,
+        "reported": arm.schedule in config.schedules,
+        "complete": complete,
+        **metrics,
+    }
+
+
+def _supervised_of(arm: Arm) -> Arm:
+    return Arm(arm.dataset, arm.fraction, "supervised", arm.teacher, arm.prompts, arm.seed)
+
+
+def _load_rows(out: Path) -> list[dict]:
+    path = out / "results.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def _record(rows: list[dict], row: dict, config: ExperimentConfig, out: Path) -> None:
+    """Add (or replace) an arm's row and rewrite results.json and table.md."""
+    rows[:] = [r for r in rows if r["key"] != row["key"]] + [row]
+    save_json(rows, out / "results.json")
+    (out / "table.md").write_text(table(rows, config))
+
+
+def _run_parallel(config: ExperimentConfig, out: Path, rows: list[dict], pending: list[Arm], jobs: int, deadline) -> None:
+    """Up to ``jobs`` arms at once, each ``kmine experiment --arm KEY`` in its own process.
+    This process alone writes results.json; a child leaves its row in ``<arm>/row.json``."""
+    import os
+    import subprocess
+    import sys
+
+    save_json(_config_dict(config), out / "experiment.json")
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
+    running: dict[str, tuple[Arm, subprocess.Popen]] = {}
+    failed: set[str] = set()
+    try:
+        while pending or running:
+            done = {r["key"] for r in rows if r.get("complete", True)}
+            for arm in list(pending):
+                sup = _supervised_of(arm).key
+                if arm.schedule != "supervised" and sup not in done:
+                    if sup in failed or (sup not in running and sup not in {a.key for a in pending}):
+                        log.warning("%s not started: its supervised arm %s did not finish", arm.key, sup)
+                        pending.remove(arm)
+                    continue
+                if deadline and time.time() >= deadline:
+                    log.warning("time limit reached: %s not started", arm.key)
+                    pending.remove(arm)
+                elif len(running) < jobs:
+                    pending.remove(arm)
+                    running[arm.key] = (arm, _spawn(arm, out, deadline, env, sys.executable, subprocess))
+            time.sleep(0.5)
+            for key, (arm, proc) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[key]
+                row_path = out / key / "row.json"
+                if proc.returncode == 0 and row_path.exists():
+                    _record(rows, json.loads(row_path.read_text()), config, out)
+                    log.info("%s finished", key)
+                else:
+                    failed.add(key)
+                    log.error("%s failed (exit code %s); its log: %s", key, proc.returncode, out / key / "log.txt")
+    finally:
+        for _, proc in running.values():
+            proc.terminate()
+    if failed:
+        raise RuntimeError(f"{len(failed)} arm(s) failed: {', '.join(sorted(failed))}; see log.txt in each arm's folder")
+
+
+def _spawn(arm: Arm, out: Path, deadline, env, python: str, subprocess):
+    (out / arm.key).mkdir(parents=True, exist_ok=True)
+    (out / arm.key / "row.json").unlink(missing_ok=True)
+    cmd = [python, "-m", "kmine.cli", "experiment", str(out / "experiment.json"), "--out", str(out), "--arm", arm.key]
+    if deadline:
+        cmd += ["--deadline", str(deadline)]
+    with open(out / arm.key / "log.txt", "a") as log_file:
+        return subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+
+
+def run_one(config: ExperimentConfig, out: Path, key: str, deadline: float | None = None) -> dict:
+    """A child of :func:`run_experiment` with ``jobs > 1``: one arm, its row to ``<arm>/row.json``."""
+    arms = {arm.key: arm for arm in plan(config)}
+    if key not in arms:
+        raise ValueError(f"no arm {key!r} in experiment {config.name!r}; its arms: {', '.join(arms)}")
+    row = run_arm(arms[key], config, Path(out), deadline=deadline)
+    save_json(row, Path(out) / key / "row.json")
+    return row
+
+
+def _config_dict(config: ExperimentConfig) -> dict:
+    """The config as ``ExperimentConfig.load`` reads it (dataset paths already absolute)."""
+    return dataclasses.asdict(config)
 
 
 def _evaluate_arm(checkpoint: Path, tc: TrainConfig, config: ExperimentConfig) -> dict:
@@ -199,7 +317,10 @@ def _evaluate_arm(checkpoint: Path, tc: TrainConfig, config: ExperimentConfig) -
     index = scan_dataset(tc.data)
     split = resolve_split(tc, index)
     stems = getattr(split, config.subset)
-    report = evaluate(Predictor.from_checkpoint(checkpoint), index, stems, "student", config.frame)
+    from kmine.training.setup import resolve_device
+
+    predictor = Predictor.from_checkpoint(checkpoint, device=str(resolve_device(tc.device)))
+    report = evaluate(predictor, index, stems, "student", config.frame)
     return {f"{config.subset}_{k}": v for k, v in report.summary.items() if k.startswith(("dice", "iou"))} | {
         "subset": config.subset,
         "n": len(stems),
@@ -246,7 +367,7 @@ def _table_row(ident: tuple, rs: list[dict], sub: str) -> str:
     teacher, prompts = (ident[1], ident[2]) if len(ident) > 1 else ("–", "–")
     if len(ident) > 3 and ident[3] != "default":
         prompts += f", {ident[3]}"
-    epochs = "/".join(str(r["epochs"]) for r in rs)
+    epochs = "/".join(str(r["epochs"]) + ("" if r.get("complete", True) else " (stopped at time limit)") for r in rs)
     minutes = sum(r["seconds"] for r in rs) / 60
     return (
         f"| {METHOD_NAMES[ident[0]]} | {teacher} | {prompts} | {stat('iou')} | {stat('dice')} | "

@@ -92,6 +92,63 @@ train: {{size: 128, batch_size: 4, max_epochs: 1, lr: 0.001, device: cpu}}
     assert mining["best"]["phase"] == "mining"
 
 
+def _tiny_experiment(tmp_path, fractions: str, train: str):
+    require(COVID)
+    config = tmp_path / "exp.yaml"
+    config.write_text(
+        f"""
+name: tiny
+datasets:
+  - path: {COVID}
+fractions: {fractions}
+schedules: [supervised, continuous]
+seeds: [0]
+train: {{size: 64, batch_size: 4, lr: 0.001, device: cpu, {train}}}
+"""
+    )
+    return config
+
+
+def _history(arm_dir):
+    return [json.loads(line) for line in (arm_dir / "history.jsonl").read_text().splitlines()]
+
+
+def test_experiment_runs_arms_side_by_side(tmp_path):
+    config = _tiny_experiment(tmp_path, "[1.0, 0.5]", "max_epochs: 2, mining_epochs: 1")
+    out = tmp_path / "exp"
+    kmine("experiment", config, "--out", out, "--jobs", 2)
+    rows = {r["key"]: r for r in json.loads((out / "results.json").read_text())}
+    assert sorted(rows) == [
+        "covid-qu-ex-sample/l100/supervised-s0",
+        "covid-qu-ex-sample/l50/continuous-mobilesam-per-component-s0",
+        "covid-qu-ex-sample/l50/supervised-s0",
+    ]
+    assert all(r["complete"] and 0 <= r["val_dice_mean"] <= 1 for r in rows.values())
+    for key in rows:  # each arm ran in its own process, logging to its folder
+        assert (out / key / "log.txt").exists() and (out / key / "row.json").exists()
+    # The mining arm started from its supervised arm's 2 epochs and mined for mining_epochs (1).
+    mining = _history(out / "covid-qu-ex-sample/l50/continuous-mobilesam-per-component-s0")
+    assert [r["phase"] for r in mining] == ["mining"]
+    assert rows["covid-qu-ex-sample/l50/continuous-mobilesam-per-component-s0"]["epochs"] == 3
+
+
+def test_experiment_time_limit_stops_evaluates_and_resumes(tmp_path):
+    # Far more epochs than fit: the time limit, not the cap or early stopping, ends the arm.
+    config = _tiny_experiment(tmp_path, "[0.5]", "max_epochs: 500, early_stop: 1000")
+    out = tmp_path / "exp"
+    first = kmine("experiment", config, "--out", out, "--time-limit", 20)
+    [row] = json.loads((out / "results.json").read_text())
+    assert row["schedule"] == "supervised" and row["complete"] is False
+    assert 1 <= row["epochs"] < 500 and 0 <= row["val_dice_mean"] <= 1
+    assert "continuous-mobilesam-per-component-s0 not started" in first.stderr
+    assert "stopped at time limit" in first.stdout
+    # A second run resumes the stopped arm from its last epoch instead of starting afresh.
+    kmine("experiment", config, "--out", out, "--time-limit", 15, "--jobs", 2)
+    [again] = json.loads((out / "results.json").read_text())
+    history = _history(out / "covid-qu-ex-sample/l50/supervised-s0")
+    assert again["epochs"] > row["epochs"] and [r["epoch"] for r in history] == list(range(len(history)))
+
+
 def test_bad_input_gives_a_clear_error(tmp_path):
     proc = kmine("train", tmp_path / "nowhere", ok=False)
     assert proc.returncode == 2 and "nowhere" in proc.stderr and "Traceback" not in proc.stderr

@@ -75,8 +75,7 @@ class Progress(Callback):
 
     def __init__(self, job_id: int, settings: Settings, config: TrainConfig, joblog: JobLog, lease: Lease):
         self.job_id, self.settings, self.joblog, self.lease = job_id, settings, joblog, lease
-        self.n_phases = 1 if config.schedule == "supervised" else 2
-        self.max_epochs = config.max_epochs
+        self.caps = [config.epoch_cap("supervised")] + ([] if config.schedule == "supervised" else [config.epoch_cap("mining")])
         self.phase_index = 0
         self.started = time.monotonic()
         self.start_fraction: float | None = None
@@ -85,7 +84,7 @@ class Progress(Callback):
         self.Session = session_factory(settings)
 
     def _fraction(self, epoch: float) -> float:
-        return min(1.0, (self.phase_index * self.max_epochs + epoch) / (self.n_phases * self.max_epochs))
+        return min(1.0, (sum(self.caps[: self.phase_index]) + epoch) / sum(self.caps))
 
     def _write(self, phase: str, epoch: int, fraction: float) -> None:
         if self.start_fraction is None:

@@ -30,6 +30,8 @@ class TrainConfig:
     encoder: student encoder, ``timm-tf_efficientnet_lite0`` (ImageNet weights from the
         weights folder) or ``resnet34`` (the paper's; random init, no ImageNet copy here).
     max_epochs: cap per phase (supervised phase, then mining phase).
+    mining_epochs: cap for the second phase (mining, or the control's) when it should
+        differ from ``max_epochs``; None uses ``max_epochs``.
     early_stop: epochs without validation-loss improvement that end a phase.
     k, lam: BCE weight and pseudo-label loss weight (paper: 0.2 and 0.25).
     prompts: how the student's probabilities become the teacher's prompts.
@@ -52,6 +54,7 @@ class TrainConfig:
     min_lr: float = 1e-7
     early_stop: int = 10
     max_epochs: int = 100
+    mining_epochs: int | None = None
     k: float = 0.2
     lam: float = 0.25
     seed: int = 0
@@ -66,6 +69,7 @@ class TrainConfig:
     cache_items: int = 4096
 
     def __post_init__(self) -> None:
+        self._coerce_numbers()
         if isinstance(self.prompts, dict):
             self.prompts = PromptConfig(**self.prompts)
         if isinstance(self.strategy, dict):
@@ -75,8 +79,25 @@ class TrainConfig:
             raise ValueError(f"schedule {self.schedule!r} unknown; choose one of {', '.join(SCHEDULES)}")
         if self.labelled_fraction is not None and not 0 < self.labelled_fraction <= 1:
             raise ValueError(f"labelled_fraction must be in (0, 1], got {self.labelled_fraction}")
+        if self.mining_epochs is not None and self.mining_epochs < 1:
+            raise ValueError(f"mining_epochs must be >= 1 (or None for max_epochs), got {self.mining_epochs}")
         if self.size % 32:
             raise ValueError(f"size {self.size} must be divisible by 32 for U-Net++ (try 224 or 256)")
+
+    def _coerce_numbers(self) -> None:
+        # YAML 1.1 reads `5e-5` (no dot) as a string: accept it as the number it names.
+        kinds = {"float": float, "float | None": float, "int": int, "int | None": int}
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), kinds.get(str(f.type))
+            if kind and isinstance(value, str):
+                try:
+                    setattr(self, f.name, kind(value))
+                except ValueError:
+                    raise ValueError(f"{f.name} must be a number, got {value!r}") from None
+
+    def epoch_cap(self, phase: str) -> int:
+        """Most epochs of ``phase`` ("supervised", or "mining" for any second phase)."""
+        return self.max_epochs if phase == "supervised" else (self.mining_epochs or self.max_epochs)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

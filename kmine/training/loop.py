@@ -81,6 +81,8 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.callbacks = CallbackList(callbacks or [])
         self.device = resolve_device(config.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # one input size: let cuDNN pick its fastest kernels
         self.init_checkpoint = Path(init_checkpoint) if init_checkpoint else None
         self.score_true_box = score_true_box
         torch.manual_seed(config.seed)
@@ -201,7 +203,7 @@ class Trainer:
 
     def _run_phase(self, phase: str) -> None:
         self.callbacks.on_phase_start(phase, self)
-        while self.epoch < self.config.max_epochs and self.bad_epochs < self.config.early_stop:
+        while self.epoch < self.config.epoch_cap(phase) and self.bad_epochs < self.config.early_stop:
             if self.callbacks.should_stop():
                 raise TrainingCancelled(f"stopped by request after {phase} epoch {self.epoch}")
             record = self._epoch(phase, self.epoch)
