@@ -49,13 +49,13 @@ def _arm(name: str, config: TrainConfig, out: Path, init: Path | None, teacher=N
     epochs = [r for r in result.history if r["phase"] == ("supervised" if init is None else "mining")]
     made = [r for r in result.history if r["phase"] == "pseudo-labels"]
     train_seconds = [r["seconds"] - r["t_val"] for r in epochs]
-    parts = ("t_data", "t_student", "t_prompts", "t_encode", "t_decode")
+    parts = ("t_data", "t_student", "t_tta", "t_crops", "t_prompts", "t_encode", "t_decode")
     return {
         "arm": name,
         "epoch_train_seconds": train_seconds,
         "steady_epoch_seconds": statistics.mean(train_seconds[1:] or train_seconds),
         "first_epoch_seconds": train_seconds[0],
-        "one_time_generation_seconds": sum(r["t_prompts"] + r["t_encode"] + r["t_decode"] for r in made) if made else None,
+        "one_time_generation_seconds": sum(sum(r[p] for p in parts[2:]) for r in made) if made else None,
         "encode_calls": [r.get("encode_calls", 0) for r in made + epochs],
         "where_time_goes_last_epoch": {p: epochs[-1].get(p, 0.0) for p in parts},
         "wall_seconds": wall,

@@ -207,13 +207,15 @@ def run_arm(arm: Arm, config: ExperimentConfig, out: Path, evaluate_fn=None, dea
         lines = (arm_dir / "history.jsonl").read_text().splitlines() if (arm_dir / "history.jsonl").exists() else []
         history = [json.loads(line) for line in lines]
     seconds = time.perf_counter() - start
+    final_phase = "supervised" if arm.schedule == "supervised" else "mining"
     metrics = (evaluate_fn or _evaluate_arm)(best, tc, config) if best.exists() else {}
     return {
         "key": arm.key,
         **{k: v for k, v in dataclasses.asdict(arm).items() if k != "dataset"},
         "dataset": arm.dataset.name,
         "encoder": tc.encoder,
-        "epochs": len([r for r in history if "val_loss" in r]),
+        # The arm's own epochs: a second phase starts from the supervised arm's best checkpoint.
+        "epochs": len([r for r in history if "val_loss" in r and r["phase"] == final_phase]),
         "seconds": seconds,
         "reported": arm.schedule in config.schedules,
         "complete": complete,
@@ -352,7 +354,8 @@ def table(rows: list[dict], config: ExperimentConfig) -> str:
         lines.append("")
     lines.append(
         "Avg ± std: over seeds (of each seed's mean over images) when there are several seeds; "
-        "over images when there is one (marked *)."
+        "over images when there is one (marked *). Epochs: the arm's own (the control and "
+        "mining arms start from their supervised arm's best checkpoint); wall time likewise."
     )
     return "\n".join(lines) + "\n"
 

@@ -64,7 +64,7 @@ def test_evaluate_writes_csv_and_summary(trained, tmp_path):
     assert rows[0] == "stem,dice,iou" and len(rows) == 3
 
 
-def test_experiment_writes_table_and_results(tmp_path):
+def _tiny_experiment(tmp_path, fractions: str, train: str, schedules: str = "[supervised, continuous]"):
     require(COVID)
     config = tmp_path / "exp.yaml"
     config.write_text(
@@ -72,12 +72,21 @@ def test_experiment_writes_table_and_results(tmp_path):
 name: tiny
 datasets:
   - path: {COVID}
-fractions: [1.0, 0.5]
-schedules: [supervised, extended, one-time, continuous]
+fractions: {fractions}
+schedules: {schedules}
 seeds: [0]
-train: {{size: 128, batch_size: 4, max_epochs: 1, lr: 0.001, device: cpu}}
+train: {{size: 64, batch_size: 4, lr: 0.001, device: cpu, {train}}}
 """
     )
+    return config
+
+
+def _history(arm_dir):
+    return [json.loads(line) for line in (arm_dir / "history.jsonl").read_text().splitlines()]
+
+
+def test_experiment_writes_table_and_results(tmp_path):
+    config = _tiny_experiment(tmp_path, "[1.0, 0.5]", "max_epochs: 1", "[supervised, extended, one-time, continuous]")
     out = kmine("experiment", config, "--out", tmp_path / "exp")
     rows = json.loads((tmp_path / "exp" / "results.json").read_text())
     assert sorted((r["fraction"], r["schedule"]) for r in rows) == [
@@ -90,27 +99,6 @@ train: {{size: 128, batch_size: 4, max_epochs: 1, lr: 0.001, device: cpu}}
     # Mining arms started from the supervised arm instead of training it again.
     mining = json.loads((tmp_path / "exp" / "covid-qu-ex-sample" / "l50" / "continuous-mobilesam-per-component-s0" / "result.json").read_text())
     assert mining["best"]["phase"] == "mining"
-
-
-def _tiny_experiment(tmp_path, fractions: str, train: str):
-    require(COVID)
-    config = tmp_path / "exp.yaml"
-    config.write_text(
-        f"""
-name: tiny
-datasets:
-  - path: {COVID}
-fractions: {fractions}
-schedules: [supervised, continuous]
-seeds: [0]
-train: {{size: 64, batch_size: 4, lr: 0.001, device: cpu, {train}}}
-"""
-    )
-    return config
-
-
-def _history(arm_dir):
-    return [json.loads(line) for line in (arm_dir / "history.jsonl").read_text().splitlines()]
 
 
 def test_experiment_runs_arms_side_by_side(tmp_path):
@@ -126,10 +114,11 @@ def test_experiment_runs_arms_side_by_side(tmp_path):
     assert all(r["complete"] and 0 <= r["val_dice_mean"] <= 1 for r in rows.values())
     for key in rows:  # each arm ran in its own process, logging to its folder
         assert (out / key / "log.txt").exists() and (out / key / "row.json").exists()
-    # The mining arm started from its supervised arm's 2 epochs and mined for mining_epochs (1).
+    # The mining arm started from its supervised arm (2 epochs) and mined for mining_epochs (1).
     mining = _history(out / "covid-qu-ex-sample/l50/continuous-mobilesam-per-component-s0")
     assert [r["phase"] for r in mining] == ["mining"]
-    assert rows["covid-qu-ex-sample/l50/continuous-mobilesam-per-component-s0"]["epochs"] == 3
+    assert rows["covid-qu-ex-sample/l50/continuous-mobilesam-per-component-s0"]["epochs"] == 1
+    assert rows["covid-qu-ex-sample/l50/supervised-s0"]["epochs"] == 2
 
 
 def test_experiment_time_limit_stops_evaluates_and_resumes(tmp_path):

@@ -318,14 +318,19 @@ class Trainer:
         # The teacher sees the canonical view, so each image is encoded once however it
         # was flipped or rotated this time; the mask is then put into this view.
         canon_images = [invert_dihedral(im, op) for im, op in zip(images, ops)]
+        clock = time.perf_counter()
         if self.config.strategy.tta:
             canon_probs = list(self._tta_probs(np.stack(canon_images)))
+            clock = stats.lap("tta", clock)
         else:
             probs = torch.sigmoid(logits.detach()[rows, 0]).float().cpu().numpy()
             canon_probs = [invert_dihedral(p, op) for p, op in zip(probs, ops)]
+            clock = time.perf_counter()
         indices = [int(batch["index"][r]) for r in rows]
+        teacher_images = self._teacher_images(indices)
+        stats.lap("crops", clock)
         labels = self._labeler().make(
-            canon_images, canon_probs, stats, [self.data.truth.get(i) for i in indices], self._teacher_images(indices)
+            canon_images, canon_probs, stats, [self.data.truth.get(i) for i in indices], teacher_images
         )
         keep = torch.zeros(len(unl), dtype=torch.bool)
         targets = []
@@ -345,14 +350,19 @@ class Trainer:
         with torch.inference_mode():
             for start in tqdm(range(0, len(images), step), desc="one-time pseudo-labels", leave=False, unit="batch"):
                 chunk = images[start : start + step]
+                clock = time.perf_counter()
                 if self.config.strategy.tta:
                     probs = self._tta_probs(chunk)
+                    clock = stats.lap("tta", clock)
                 else:
                     x = torch.from_numpy(chunk).permute(0, 3, 1, 2).to(self.device)
                     probs = torch.sigmoid(self.student(x)[:, 0]).float().cpu().numpy()
+                    clock = time.perf_counter()
                 indices = list(range(start, start + len(chunk)))
                 truths = [self.data.truth.get(i) for i in indices]
-                labels = self._labeler().make(list(chunk), list(probs), stats, truths, self._teacher_images(indices))
+                teacher_images = self._teacher_images(indices)
+                stats.lap("crops", clock)
+                labels = self._labeler().make(list(chunk), list(probs), stats, truths, teacher_images)
                 for i, label in zip(indices, labels):
                     if label is not None:
                         self.pseudo_labels[i] = label

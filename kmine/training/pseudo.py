@@ -28,7 +28,11 @@ class PseudoStats:
     made: int = 0
     skipped: int = 0  # no pixel reached the threshold: no pseudo-label this time
     dropped: int = 0  # the strategy refused the teacher's mask (min_agreement)
-    seconds: dict[str, float] = field(default_factory=lambda: {"prompts": 0.0, "encode": 0.0, "decode": 0.0})
+    # tta: the student's 8-view passes; crops: reading the teacher's crops from the image
+    # files; score: the true-box decodes that score the teacher's ceiling (not the method's cost).
+    seconds: dict[str, float] = field(
+        default_factory=lambda: {k: 0.0 for k in ("tta", "crops", "prompts", "encode", "decode", "score")}
+    )
     student_dice: list[float] = field(default_factory=list)
     teacher_dice: list[float] = field(default_factory=list)
     pseudo_dice: list[float] = field(default_factory=list)
@@ -159,9 +163,10 @@ class PseudoLabeler:
             decoded = self.teacher.decode(encodings, scaled, multimask=multimask)
             for i, d in zip(todo, decoded):
                 teacher_logits[i] = self._teacher_logits(d, probs[i], size, multimask)
+            clock = stats.lap("decode", clock)
             if truths is not None and self.score_true_box:
                 self._score_true_box(encodings, [truths[i] for i in todo], big / size, big, stats)
-            stats.lap("decode", clock)
+                stats.lap("score", clock)
         for i in todo:
             t = teacher_logits.get(i)
             codes[i] = combine(probs[i], t if t is not None else np.where(probs[i] >= 0.5, 1.0, -1.0), self.strategy)

@@ -25,7 +25,7 @@ def test_supervised_never_consults_the_teacher(small_config, tmp_path):
 
 
 def test_continuous_regenerates_each_revisit_and_encodes_each_image_once(small_config, tmp_path):
-    trainer = Trainer(small_config(schedule="continuous", max_epochs=3), tmp_path)
+    trainer = Trainer(small_config(schedule="continuous", max_epochs=3), tmp_path, score_true_box=True)
     result = trainer.fit()
     mining = _mining(result.history)
     assert len(mining) == 3
@@ -39,6 +39,11 @@ def test_continuous_regenerates_each_revisit_and_encodes_each_image_once(small_c
     assert max(r["pseudo_made"] for r in mining) <= trainer.teacher.encode_calls <= 4
     # Quality is scored against the withheld true masks.
     assert all(0 <= r["quality_teacher_dice"] <= 1 for r in mining if r["pseudo_made"])
+    # Where the time goes: the student's 8 views, the teacher's crops, and the true-box
+    # scoring apart from the method's own decodes.
+    made = [r for r in mining if r["pseudo_made"]]
+    assert all(r["t_tta"] > 0 and r["t_crops"] > 0 and r["t_decode"] > 0 and r["t_score"] > 0 for r in made)
+    assert all(0 <= r["quality_truebox_dice"] <= 1 for r in made)
 
 
 def test_one_time_makes_pseudo_labels_once(small_config, tmp_path):
