@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from enum import Enum
 from pathlib import Path
@@ -91,6 +92,7 @@ def train(
     split_file: Annotated[Optional[Path], typer.Option("--split", help="Split JSON (default: <data>/split.json, else a seeded 80/10/10 split).")] = None,
     labelled: Annotated[Optional[float], typer.Option(help="Share of train that keeps its labels, e.g. 0.75 (default: the split's own partition).")] = None,
     encoder: Annotated[str, typer.Option(help="Student encoder: timm-tf_efficientnet_lite0 (ImageNet weights) or resnet34 (paper's; random init here).")] = "timm-tf_efficientnet_lite0",
+    encoder_init: Annotated[Optional[Path], typer.Option(help="Start the encoder from this checkpoint (e.g. `kmine pretrain`'s encoder.pt).")] = None,
     teacher: Annotated[str, typer.Option(help="SAM teacher: mobilesam, litemedsam (box prompts only), sam_vit_b, sam_vit_l, sam_vit_h.")] = "mobilesam",
     teacher_checkpoint: Annotated[Optional[Path], typer.Option(help="Teacher checkpoint file overriding the weights folder.")] = None,
     prompts: Annotated[str, typer.Option(help="Prompt kinds: per-component (points+box per connected component), or points, box, points+box, points+box+mask around everything (the paper).")] = "per-component",
@@ -124,7 +126,7 @@ def train(
     try:
         config = TrainConfig(
             data=str(data), split=str(split_file) if split_file else None, labelled_fraction=labelled,
-            schedule=schedule.value, encoder=encoder, teacher=teacher,
+            schedule=schedule.value, encoder=encoder, encoder_init=str(encoder_init) if encoder_init else None, teacher=teacher,
             teacher_checkpoint=str(teacher_checkpoint) if teacher_checkpoint else None,
             prompts=PromptConfig.parse(prompts, n_points=n_points, negatives=negatives), seed=seed, max_epochs=epochs,
             strategy=PseudoStrategy(
@@ -176,6 +178,44 @@ def _image_files(inputs: list[Path]) -> list[Path]:
         else:
             _fail(f"{p}: no such file or folder")
     return files
+
+
+@app.command()
+def pretrain(
+    data: Annotated[Path, typer.Argument(help="Dataset folder; its train images (labelled and unlabelled) are used, no masks.")],
+    out: Annotated[Path, typer.Option(help="Folder for encoder.pt and history.json.")] = Path("runs/pretrain"),
+    split_file: Annotated[Optional[Path], typer.Option("--split", help="Split JSON (default: <data>/split.json, else a seeded 80/10/10 split).")] = None,
+    encoder: Annotated[str, typer.Option(help="Student encoder to pretrain (as `kmine train --encoder`).")] = "timm-tf_efficientnet_lite0",
+    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Start from random weights instead of ImageNet's.")] = False,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the train images.")] = 10,
+    size: Annotated[int, typer.Option(help="Side of each random view in pixels.")] = 128,
+    batch_size: Annotated[int, typer.Option(min=2, help="Images per step (two views each; the others are negatives).")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    temperature: Annotated[float, typer.Option(help="NT-Xent temperature.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed for views and order.")] = 0,
+    weights_dir: WeightsDir = None,
+    device: Device = "auto",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+):
+    """Self-supervised SimCLR pretraining of the student's encoder on the train images; start
+    `kmine train --encoder-init OUT/encoder.pt` from it (the paper's "SimCLR +" rows)."""
+    from kmine.training.simclr import SimCLRConfig
+    from kmine.training.simclr import pretrain as run_pretraining
+
+    _setup_logging(verbose)
+    try:
+        config = SimCLRConfig(
+            data=str(data), split=str(split_file) if split_file else None, encoder=encoder, pretrained=not from_scratch,
+            size=size, batch_size=batch_size, epochs=epochs, lr=lr, temperature=temperature, seed=seed,
+            weights_dir=str(weights_dir) if weights_dir else None, device=device,
+        )
+        path = run_pretraining(config, out)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    history = json.loads((out / "history.json").read_text())["history"]
+    for r in history:
+        typer.echo(f"epoch {r['epoch'] + 1}: loss {r['loss']:.4f}, twin found {r['twin_accuracy']:.1%} ({r['seconds']:.0f} s)")
+    typer.echo(f"→ {path}")
 
 
 @app.command()

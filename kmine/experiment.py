@@ -32,6 +32,7 @@ METHOD_NAMES = {
     "continuous": "Continuous pseudo-label generation",
     "extended": "Supervised, as many epochs as mining (control)",
 }
+PRETRAINING_NAMES = {"simclr": "SimCLR"}
 
 
 @dataclass
@@ -60,6 +61,10 @@ class ExperimentConfig:
     train: dict = field(default_factory=dict)
     subset: str = "val"
     frame: str = "crop"
+    # Self-supervised encoder pretraining before every arm: {"method": "simclr", ...SimCLRConfig
+    # settings}; run once per dataset and seed on its train images (no masks), so shared by
+    # every fraction. None: arms start from the encoder's own weights.
+    pretrain: dict | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> "ExperimentConfig":
@@ -88,7 +93,28 @@ class ExperimentConfig:
             except (TypeError, ValueError) as e:
                 raise ValueError(f"{path}: strategy {name!r}: {e}") from e
         TrainConfig.from_dict({**config.train, "data": "x"})  # raises on an unknown setting
+        if config.pretrain is not None:
+            try:
+                config.simclr_config(config.datasets[0], 0)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{path}: pretrain: {e}") from e
         return config
+
+
+    def simclr_config(self, dataset: "DatasetSpec", seed: int):
+        from kmine.training.simclr import SimCLRConfig
+
+        settings = dict(self.pretrain or {})
+        method = settings.pop("method", "simclr")
+        if method not in PRETRAINING_NAMES:
+            raise ValueError(f"method {method!r} unknown; choose one of {', '.join(PRETRAINING_NAMES)}")
+        train = self.train
+        shared = {k: train[k] for k in ("encoder", "pretrained", "size", "device", "weights_dir") if k in train}
+        return SimCLRConfig(**{**shared, **settings, "data": dataset.path, "split": dataset.split, "seed": seed})
+
+    def pretrained_encoder(self, out: Path, dataset: "DatasetSpec", seed: int) -> Path | None:
+        """Where the pretrained encoder of ``dataset`` and ``seed`` lives (None: no pretraining)."""
+        return out / dataset.name / f"simclr-s{seed}" / "encoder.pt" if self.pretrain is not None else None
 
 
 def _resolve(d: dict, base: Path) -> dict:
@@ -110,18 +136,21 @@ class Arm:
     seed: int
     strategy: str = "default"
     strategy_settings: dict = field(default_factory=dict)
+    pretrain: str = ""  # "simclr" for arms that start from a pretrained encoder
 
     @property
     def key(self) -> str:
         mining = ""
         if self.schedule in MINING_SCHEDULES:
             mining = f"-{self.teacher}-{self.prompts}" + ("" if self.strategy == "default" else f"-{self.strategy}")
-        return f"{self.dataset.name}/l{round(self.fraction * 100)}/{self.schedule}{mining}-s{self.seed}"
+        pretrain = f"{self.pretrain}-" if self.pretrain else ""
+        return f"{self.dataset.name}/l{round(self.fraction * 100)}/{pretrain}{self.schedule}{mining}-s{self.seed}"
 
-    def train_config(self, shared: dict) -> TrainConfig:
+    def train_config(self, shared: dict, encoder_init: Path | None = None) -> TrainConfig:
         return TrainConfig.from_dict(
             {
                 **shared,
+                "encoder_init": str(encoder_init) if encoder_init else None,
                 "strategy": {**shared.get("strategy", {}), **self.strategy_settings},
                 "data": self.dataset.path,
                 "split": self.dataset.split,
@@ -136,6 +165,12 @@ class Arm:
 
 def plan(config: ExperimentConfig) -> list[Arm]:
     """All arms, supervised ones first (mining arms start from them)."""
+    pretrain = (config.pretrain or {}).get("method", "simclr") if config.pretrain is not None else ""
+    arms = [dataclasses.replace(arm, pretrain=pretrain) for arm in _plain_plan(config)]
+    return arms
+
+
+def _plain_plan(config: ExperimentConfig) -> list[Arm]:
     arms = []
     for ds in config.datasets:
         for fraction in config.fractions:
@@ -170,6 +205,7 @@ def run_experiment(
     deadline = time.time() + time_limit if time_limit else None
     rows = [r for r in _load_rows(out) if r.get("complete", True)]
     pending = [arm for arm in plan(config) if arm.key not in {r["key"] for r in rows}]
+    _pretrain_encoders(config, out, pending)
     try:
         if jobs > 1:
             _run_parallel(config, out, rows, pending, jobs, deadline)
@@ -184,6 +220,18 @@ def run_experiment(
     return rows
 
 
+def _pretrain_encoders(config: ExperimentConfig, out: Path, arms: list[Arm]) -> None:
+    """Each (dataset, seed) that an arm to run needs a pretrained encoder for, once."""
+    from kmine.training.simclr import pretrain
+
+    for dataset, seed in dict.fromkeys((arm.dataset.name, arm.seed) for arm in arms if arm.pretrain):
+        spec = next(a.dataset for a in arms if a.dataset.name == dataset)
+        path = config.pretrained_encoder(out, spec, seed)
+        if not path.exists():
+            log.info("pretraining the encoder for %s, seed %d → %s", dataset, seed, path)
+            pretrain(config.simclr_config(spec, seed), path.parent)
+
+
 def run_arm(arm: Arm, config: ExperimentConfig, out: Path, evaluate_fn=None, deadline: float | None = None) -> dict:
     """Train and evaluate one arm (a mining arm from its supervised arm's best checkpoint)."""
     from kmine.training.callbacks import Callback
@@ -193,7 +241,7 @@ def run_arm(arm: Arm, config: ExperimentConfig, out: Path, evaluate_fn=None, dea
         def should_stop(self) -> bool:
             return deadline is not None and time.time() >= deadline
 
-    tc = arm.train_config(config.train)
+    tc = arm.train_config(config.train, config.pretrained_encoder(out, arm.dataset, arm.seed))
     arm_dir = out / arm.key
     init = None
     if arm.schedule != "supervised":
@@ -224,7 +272,7 @@ def run_arm(arm: Arm, config: ExperimentConfig, out: Path, evaluate_fn=None, dea
 
 
 def _supervised_of(arm: Arm) -> Arm:
-    return Arm(arm.dataset, arm.fraction, "supervised", arm.teacher, arm.prompts, arm.seed)
+    return Arm(arm.dataset, arm.fraction, "supervised", arm.teacher, arm.prompts, arm.seed, pretrain=arm.pretrain)
 
 
 def _load_rows(out: Path) -> list[dict]:
@@ -348,6 +396,7 @@ def table(rows: list[dict], config: ExperimentConfig) -> str:
         for r in members:
             mining = r["schedule"] in MINING_SCHEDULES
             ident = (r["schedule"], r["teacher"], r["prompts"], r.get("strategy", "default")) if mining else (r["schedule"],)
+            ident = (r.get("pretrain", ""),) + ident
             methods.setdefault(ident, []).append(r)
         for ident, rs in methods.items():
             lines.append(_table_row(ident, rs, sub))
@@ -367,12 +416,16 @@ def _table_row(ident: tuple, rs: list[dict], sub: str) -> str:
             return f"{m:.3f} ± {s:.3f}"
         return f"{rs[0][f'{sub}_{metric}_mean']:.3f} ± {rs[0][f'{sub}_{metric}_std']:.3f}*"
 
+    pretrain, ident = ident[0], ident[1:]
     teacher, prompts = (ident[1], ident[2]) if len(ident) > 1 else ("–", "–")
     if len(ident) > 3 and ident[3] != "default":
         prompts += f", {ident[3]}"
+    method = METHOD_NAMES[ident[0]]
+    if pretrain:
+        method = f"{PRETRAINING_NAMES[pretrain]} + {method[0].lower()}{method[1:]}"
     epochs = "/".join(str(r["epochs"]) + ("" if r.get("complete", True) else " (stopped at time limit)") for r in rs)
     minutes = sum(r["seconds"] for r in rs) / 60
     return (
-        f"| {METHOD_NAMES[ident[0]]} | {teacher} | {prompts} | {stat('iou')} | {stat('dice')} | "
+        f"| {method} | {teacher} | {prompts} | {stat('iou')} | {stat('dice')} | "
         f"{len(rs)} | {epochs} | {minutes:.1f} min |"
     )

@@ -138,6 +138,24 @@ def test_experiment_time_limit_stops_evaluates_and_resumes(tmp_path):
     assert again["epochs"] > row["epochs"] and [r["epoch"] for r in history] == list(range(len(history)))
 
 
+def test_experiment_with_simclr_pretraining(tmp_path):
+    config = _tiny_experiment(tmp_path, "[0.5]", "max_epochs: 1", "[supervised]")
+    config.write_text(config.read_text() + "pretrain: {method: simclr, epochs: 1, batch_size: 4}\n")
+    out = tmp_path / "exp"
+    printed = kmine("experiment", config, "--out", out).stdout
+    [row] = json.loads((out / "results.json").read_text())
+    assert row["key"] == "covid-qu-ex-sample/l50/simclr-supervised-s0" and row["pretrain"] == "simclr"
+    assert "| SimCLR + supervised training on labelled data |" in printed
+    encoder = out / "covid-qu-ex-sample" / "simclr-s0" / "encoder.pt"
+    run = json.loads((out / row["key"] / "result.json").read_text())
+    assert encoder.exists() and run["config"]["encoder_init"] == str(encoder)
+    # The pretrained encoder comes with its own record; a typo in the settings is named.
+    assert json.loads((encoder.parent / "history.json").read_text())["config"]["size"] == 64
+    config.write_text(config.read_text().replace("epochs: 1, batch_size: 4", "epocks: 1"))
+    failed = kmine("experiment", config, "--out", tmp_path / "other", ok=False)
+    assert failed.returncode == 2 and "pretrain" in failed.stderr and "epocks" in failed.stderr
+
+
 def test_bad_input_gives_a_clear_error(tmp_path):
     proc = kmine("train", tmp_path / "nowhere", ok=False)
     assert proc.returncode == 2 and "nowhere" in proc.stderr and "Traceback" not in proc.stderr

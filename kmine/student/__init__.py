@@ -1,6 +1,6 @@
 """The student network: U-Net++ with a pretrained (or random) encoder."""
 
-from .checkpoint import load_student, read_student_checkpoint, save_student
+from .checkpoint import load_encoder, load_student, read_student_checkpoint, save_student
 from .encoders import (
                        ENCODERS,
                        EncoderSpec,
@@ -19,5 +19,5 @@ from .model import (
 __all__ = [
     "Student", "build_student", "DEFAULT_ENCODER", "PretrainedWeightsUnavailableWarning",
     "ENCODERS", "EncoderSpec", "encoder_spec", "efficientnet_pytorch_to_timm",
-    "use_tf_same_padding", "save_student", "load_student", "read_student_checkpoint", "tta_probs",
+    "use_tf_same_padding", "save_student", "load_student", "load_encoder", "read_student_checkpoint", "tta_probs",
 ]

@@ -61,4 +61,19 @@ def load_student(path: str | Path, map_location="cpu") -> Student:
     return student
 
 
-__all__ = ["save_student", "load_student", "read_student_checkpoint"]
+def load_encoder(student: Student, path: str | Path) -> dict:
+    """Copy the encoder weights of the student checkpoint at ``path`` (e.g. from SimCLR
+    pretraining) into ``student``; its decoder is left as it is. Returns the checkpoint's
+    ``extra``."""
+    payload = read_student_checkpoint(path)
+    saved = payload["config"]["encoder"]
+    if saved != student.encoder_name:
+        raise ValueError(f"{path} holds a {saved} encoder but this student uses {student.encoder_name}; "
+                         f"pretrain with the same encoder")
+    prefix = "model.encoder."
+    weights = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
+    student.model.encoder.load_state_dict(weights, strict=True)
+    return payload.get("extra", {})
+
+
+__all__ = ["save_student", "load_student", "load_encoder", "read_student_checkpoint"]

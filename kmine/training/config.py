@@ -29,6 +29,8 @@ class TrainConfig:
         same-compute control for a mining run).
     encoder: student encoder, ``timm-tf_efficientnet_lite0`` (ImageNet weights from the
         weights folder) or ``resnet34`` (the paper's; random init, no ImageNet copy here).
+    encoder_init: a student checkpoint whose encoder weights start this run (e.g. from
+        ``kmine pretrain``: SimCLR on the train images); None keeps ``pretrained``'s.
     max_epochs: cap per phase (supervised phase, then mining phase).
     mining_epochs: cap for the second phase (mining, or the control's) when it should
         differ from ``max_epochs``; None uses ``max_epochs``.
@@ -44,6 +46,7 @@ class TrainConfig:
     schedule: str = "continuous"
     encoder: str = "timm-tf_efficientnet_lite0"
     pretrained: bool = True
+    encoder_init: str | None = None
     size: int = 224
     batch_size: int = 8
     lr: float = 5e-5

@@ -36,7 +36,7 @@ from kmine.data import (
 from kmine.fileio import load_torch, save_json, save_torch
 from kmine.losses import dice_bce_per_image, mining_loss
 from kmine.metrics import dice_iou, mean_std
-from kmine.student import build_student, read_student_checkpoint, save_student, tta_probs
+from kmine.student import build_student, load_encoder, read_student_checkpoint, save_student, tta_probs
 from kmine.training.callbacks import Callback, CallbackList
 from kmine.training.config import MINING_SCHEDULES, TrainConfig
 from kmine.training.pseudo import PseudoLabeler, PseudoStats
@@ -88,6 +88,8 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.data: RunData = load_run_data(config, score_pseudo_labels)
         self.student = build_student(config.encoder, pretrained=config.pretrained, weights_dir=config.weights_dir)
+        if config.encoder_init:
+            load_encoder(self.student, config.encoder_init)
         self.student.to(self.device)
         self._teacher = teacher
         self.labeler: PseudoLabeler | None = None

@@ -15,7 +15,7 @@ from server.core.settings import Settings
 from server.services.uploads import BadInput
 
 # Paths and devices are the server's business, never the client's.
-SERVER_OWNED = {"data", "split", "weights_dir", "cache_dir", "teacher_checkpoint", "device", "cache_items"}
+SERVER_OWNED = {"data", "split", "weights_dir", "cache_dir", "teacher_checkpoint", "device", "cache_items", "encoder_init"}
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} - SERVER_OWNED
 SUBSETS = ("val", "test", "train", "labelled", "unlabelled")
 
