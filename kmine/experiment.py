@@ -166,25 +166,21 @@ class Arm:
 def plan(config: ExperimentConfig) -> list[Arm]:
     """All arms, supervised ones first (mining arms start from them)."""
     pretrain = (config.pretrain or {}).get("method", "simclr") if config.pretrain is not None else ""
-    arms = [dataclasses.replace(arm, pretrain=pretrain) for arm in _plain_plan(config)]
-    return arms
-
-
-def _plain_plan(config: ExperimentConfig) -> list[Arm]:
     arms = []
     for ds in config.datasets:
         for fraction in config.fractions:
             for seed in config.seeds:
-                arms.append(Arm(ds, fraction, "supervised", config.teachers[0], config.prompts[0], seed))
+                first = dict(teacher=config.teachers[0], prompts=config.prompts[0], seed=seed, pretrain=pretrain)
+                arms.append(Arm(ds, fraction, "supervised", **first))
                 if fraction >= 1.0:
                     continue  # nothing unlabelled to mine
                 if "extended" in config.schedules:
-                    arms.append(Arm(ds, fraction, "extended", config.teachers[0], config.prompts[0], seed))
+                    arms.append(Arm(ds, fraction, "extended", **first))
                 for schedule in (s for s in config.schedules if s in MINING_SCHEDULES):
                     for teacher in config.teachers:
                         for prompts in config.prompts:
                             for name, settings in config.strategies.items():
-                                arms.append(Arm(ds, fraction, schedule, teacher, prompts, seed, name, settings))
+                                arms.append(Arm(ds, fraction, schedule, teacher, prompts, seed, name, settings, pretrain))
     return arms
 
 
@@ -203,8 +199,9 @@ def run_experiment(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     deadline = time.time() + time_limit if time_limit else None
-    rows = [r for r in _load_rows(out) if r.get("complete", True)]
-    pending = [arm for arm in plan(config) if arm.key not in {r["key"] for r in rows}]
+    rows = _load_rows(out)  # a row stopped by a time limit stays until its arm finishes
+    finished = {r["key"] for r in rows if r.get("complete", True)}
+    pending = [arm for arm in plan(config) if arm.key not in finished]
     _pretrain_encoders(config, out, pending)
     try:
         if jobs > 1:
