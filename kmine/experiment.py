@@ -100,7 +100,6 @@ class ExperimentConfig:
                 raise ValueError(f"{path}: pretrain: {e}") from e
         return config
 
-
     def simclr_config(self, dataset: "DatasetSpec", seed: int):
         from kmine.training.simclr import SimCLRConfig
 
