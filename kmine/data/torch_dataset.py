@@ -175,11 +175,11 @@ def _plane(array: np.ndarray) -> torch.Tensor:
 
 def collate_segmentation(batch: list[dict]) -> dict:
     """Like torch's default collate, but items without ``mask`` get zeros (their
-    ``has_mask`` is False), so labelled and unlabelled items can share a batch."""
-    if any("mask" in item for item in batch):
-        batch = [item if "mask" in item else
-                 {**item, "mask": torch.zeros((1,) + tuple(item["image"].shape[1:]))}
-                 for item in batch]
+    ``has_mask`` is False), so labelled and unlabelled items can share a batch, and a batch
+    drawn only from unlabelled items (common at 50 % labelled) still has its ``mask``."""
+    batch = [item if "mask" in item else
+             {**item, "mask": torch.zeros((1,) + tuple(item["image"].shape[1:]))}
+             for item in batch]
     return default_collate(batch)
 
 

@@ -286,9 +286,10 @@ class Trainer:
                 logits[lab], batch["mask"].to(self.device)[lab], logits[keep.to(self.device)], targets,
                 self.config.k, self.config.lam, pseudo_weights=weights,
             )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            if loss.requires_grad:  # else nothing to learn from: unlabelled images without pseudo-labels
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
             seconds["student"] += time.perf_counter() - clock - pseudo_seconds
             clock = time.perf_counter()
             losses.append(float(loss.detach()))

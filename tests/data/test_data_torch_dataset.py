@@ -102,6 +102,9 @@ def test_mixed_labelled_and_unlabelled_batch(covid_root, tmp_path):
     assert batch["has_mask"].tolist() == [s != "covid_1582" for s in index.stems]
     assert not batch["mask"][~batch["has_mask"]].any()
     assert batch["image"].shape == (3, 3, SIZE, SIZE) and batch["ops"].shape == (3, 4)
+    # A batch of unlabelled items alone (a shuffle at 50 % labelled draws them) collates the same way.
+    alone = collate_segmentation([data[index.stems.index("covid_1582")]])
+    assert alone["mask"].shape == (1, 1, SIZE, SIZE) and not alone["has_mask"].any()
     with pytest.raises(ValueError, match="no usable mask"):
         SegmentationSet(index, size=SIZE, require_masks=True, progress=False)
     with pytest.raises(KeyError, match="ghost"):

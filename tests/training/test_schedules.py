@@ -60,6 +60,15 @@ def test_one_time_makes_pseudo_labels_once(small_config, tmp_path):
     assert len(trainer.pseudo_labels) == made[0]["pseudo_made"]
 
 
+@pytest.mark.parametrize("schedule", ["one-time", "continuous"])
+def test_a_batch_of_unlabelled_images_alone_trains(small_config, tmp_path, schedule):
+    # Batch size 1: every unlabelled image is a batch with no labelled one (at 50 % labelled
+    # a shuffle of 8 draws such a batch about once in 256).
+    result = train(small_config(schedule=schedule, batch_size=1, max_epochs=1), tmp_path)
+    [mining] = _mining(result.history)
+    assert mining["pseudo_loss"] > 0 and mining["sup_loss"] > 0
+
+
 class _StopAfter(Callback):
     def __init__(self, phase, epochs):
         self.phase, self.epochs, self.seen = phase, epochs, 0
