@@ -2,6 +2,7 @@
 latency, and where an epoch's time goes. All figures come from one run, as ratios.
 
     python benchmarks/cost.py --out benchmarks/results/cost-cpu2.json
+    python benchmarks/cost.py --student runs/x/best.pt --out benchmarks/results/latency.json   # prediction only
 
 Arms start from one supervised student (trained once, here) on the same images: N labelled
 + N unlabelled Kvasir-SEG train images; ``supervised`` trains on all 2N with their true
@@ -102,9 +103,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="latency samples per setting")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "cost")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cost.json")
+    parser.add_argument("--student", type=Path, help="a trained student: measure prediction latency only, with it")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     split = _subsplit(args.n, args.val, args.work)
+    images = [load_image(KVASIR / "images" / f"{stem}.jpg") for stem in json.loads(split.read_text())["val"][:8]]
+    if args.student:
+        _write(args, {"student": str(args.student), "prediction": prediction_costs(args.student, images, args.repeats)})
+        return
     base = dict(data=str(KVASIR), split=str(split), size=args.size, lr=3e-4, max_epochs=args.epochs, early_stop=99, device="cpu")
 
     # One supervised student for every arm to start from (1 epoch on the labelled half).
@@ -125,10 +131,7 @@ def main() -> None:
         ),
     ]
     by = {a["arm"]: a["steady_epoch_seconds"] for a in arms}
-    images = [load_image(KVASIR / "images" / f"{stem}.jpg") for stem in json.loads(split.read_text())["val"][:8]]
     report = {
-        "command": "python benchmarks/cost.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if k in ("n", "val", "size", "epochs", "repeats")),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, CPU only",
         "images_per_epoch": 2 * args.n,
         "size": args.size,
         "warm_start": warm,
@@ -140,11 +143,21 @@ def main() -> None:
             "continuous_no_cache_over_cache": by["continuous-no-cache"] / by["continuous-cache"],
         },
         "prediction": prediction_costs(init, images, args.repeats),
+    }
+    _write(args, report)
+
+
+def _write(args, report: dict) -> None:
+    keys = ("n", "val", "size", "epochs", "repeats", "student")
+    report = {
+        "command": "python benchmarks/cost.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if k in keys and v),
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, CPU only",
+        **report,
         "peak_rss_mb": _peak_rss_mb(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
-    print(json.dumps({"ratios": report["ratios"], "prediction": report["prediction"]}, indent=2))
+    print(json.dumps({k: report[k] for k in ("ratios", "prediction") if k in report}, indent=2))
 
 
 if __name__ == "__main__":
