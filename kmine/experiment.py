@@ -290,7 +290,7 @@ def _run_parallel(config: ExperimentConfig, out: Path, rows: list[dict], pending
     import subprocess
     import sys
 
-    save_json(_config_dict(config), out / "experiment.json")
+    save_json(dataclasses.asdict(config), out / "experiment.json")  # dataset paths already absolute
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
     running: dict[str, tuple[Arm, subprocess.Popen]] = {}
     failed: set[str] = set()
@@ -347,11 +347,6 @@ def run_one(config: ExperimentConfig, out: Path, key: str, deadline: float | Non
     row = run_arm(arms[key], config, Path(out), deadline=deadline)
     save_json(row, Path(out) / key / "row.json")
     return row
-
-
-def _config_dict(config: ExperimentConfig) -> dict:
-    """The config as ``ExperimentConfig.load`` reads it (dataset paths already absolute)."""
-    return dataclasses.asdict(config)
 
 
 def _evaluate_arm(checkpoint: Path, tc: TrainConfig, config: ExperimentConfig) -> dict:
