@@ -24,6 +24,9 @@ def downscale(src: Path, dst: Path, max_side: int, quality: int) -> int:
     (dst / "images").mkdir(parents=True, exist_ok=True)
     (dst / "masks").mkdir(parents=True, exist_ok=True)
     for sample in index.samples:
+        # Plain PIL reads, not kmine's load_image/load_mask: those give a slightly different copy
+        # (masks thresholded before resizing, other decoding of a few images), and this must
+        # reproduce, byte for byte, the copy the GPU rows were trained on.
         image = Image.open(sample.image_path).convert("RGB")
         scale = min(1.0, max_side / max(image.size))
         size = (round(image.width * scale), round(image.height * scale))
