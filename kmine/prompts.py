@@ -30,6 +30,9 @@ class PromptSet:
 
 
 PROMPT_KINDS = ("points", "box", "points+box", "points+box+mask")
+# What :meth:`PromptConfig.parse` accepts: one prompt set per connected component, or one of
+# PROMPT_KINDS around everything. The one list every caller (CLI, API, UI) offers.
+PROMPT_CHOICES = ("per-component", *PROMPT_KINDS)
 
 
 @dataclass(frozen=True)

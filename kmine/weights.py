@@ -81,8 +81,9 @@ def default_weights_dir() -> Path:
 _verified: dict[tuple[str, int, int], str] = {}
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file, remembered per (path, size, mtime) so a process hashes it once."""
+    path = Path(path)
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _verified:

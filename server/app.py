@@ -15,7 +15,7 @@ from server.api.deps import current_token
 from server.api.routes import datasets, health, jobs, label, models, predict, splits
 from server.core.settings import Settings, get_settings
 from server.services.predict import PredictionService
-from server.services.uploads import BadInput
+from server.core.errors import BadInput
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from server.core import jobs as jobstate
 from server.core.db import session_factory
 from server.core.models import Dataset, EpochMetric, Job, Mask, Model, PseudoLabelQuality, clean_json
 from server.core.settings import Settings
-from server.core.storage import BlobStore, file_sha256
+from kmine.weights import file_sha256
+from server.core.storage import BlobStore
 from worker.materialise import materialise
 
 log = logging.getLogger(__name__)
@@ -227,11 +228,10 @@ def _save_pseudo_labels(job_id, settings, tc, run_dir: Path, split_path: Path, i
     last = run_dir / "last.pt"
     if tc.schedule not in MINING_SCHEDULES or not last.exists():
         return 0
-    from kmine.data import load_split
+    from kmine.data import load_split, mask_png, uncrop_mask
     from kmine.fileio import load_torch
     from kmine.training.loop import unpack_code
     from kmine.training.strategy import code_mask
-    from server.services.uploads import mask_png
 
     state = load_torch(last)
     labels = state.get("pseudo_labels") or {}
@@ -245,23 +245,10 @@ def _save_pseudo_labels(job_id, settings, tc, run_dir: Path, split_path: Path, i
             stem = unlabelled[int(index)]
             image = session.get(Image, ids[stem])
             crop = code_mask(unpack_code(bits.numpy(), size))
-            session.add(Mask(image_id=image.id, kind="pseudo_label", sha256=store.put(mask_png(uncrop(crop, image.height, image.width)))[0],
+            session.add(Mask(image_id=image.id, kind="pseudo_label", sha256=store.put(mask_png(uncrop_mask(crop, image.height, image.width)))[0],
                              job_id=job_id, round=1))
         session.commit()
     return len(labels)
-
-
-def uncrop(crop: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Inverse of kmine's shortest-side resize + centre crop for a mask (outside the crop: background)."""
-    from PIL import Image as PILImage
-
-    size = crop.shape[0]
-    scale = size / min(height, width)
-    rh, rw = max(size, round(height * scale)), max(size, round(width * scale))
-    canvas = np.zeros((rh, rw), dtype=np.uint8)
-    top, left = (rh - size) // 2, (rw - size) // 2
-    canvas[top:top + size, left:left + size] = crop.astype(np.uint8) * 255
-    return np.asarray(PILImage.fromarray(canvas).resize((width, height), PILImage.NEAREST)) >= 128
 
 
 def _evaluate(settings, config, model_id, data, split_path) -> dict:

@@ -20,6 +20,7 @@ from .dataset import (
                       image_size,
                       load_image,
                       load_mask,
+                      mask_png,
                       scan_dataset,
 )
 from .preprocess import (
@@ -28,9 +29,11 @@ from .preprocess import (
                       resize_mask_shortest_center_crop,
                       resize_shortest_center_crop,
                       resize_shortest_pad,
+                      uncrop_mask,
                       unpad_resize,
 )
 from .splits import (
+                      SUBSETS,
                       Split,
                       SplitError,
                       check_split_against,
@@ -44,9 +47,9 @@ __all__ = [
     "ALL_OPS", "IDENTITY", "UNIQUE_OPS", "DihedralOps", "apply_dihedral", "dihedral_views",
     "draw_dihedral", "invert_dihedral", "random_dihedral",
     "IMAGE_EXTENSIONS", "DataError", "DatasetIndex", "Problem", "Sample", "image_size",
-    "load_image", "load_mask", "scan_dataset",
+    "load_image", "load_mask", "mask_png", "scan_dataset",
     "PadMeta", "resize", "resize_mask_shortest_center_crop", "resize_shortest_center_crop",
-    "resize_shortest_pad", "unpad_resize",
-    "Split", "SplitError", "check_split_against", "load_split", "make_split", "save_split",
+    "resize_shortest_pad", "uncrop_mask", "unpad_resize",
+    "SUBSETS", "Split", "SplitError", "check_split_against", "load_split", "make_split", "save_split",
     "SegmentationSet", "collate_segmentation",
 ]

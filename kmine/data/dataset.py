@@ -271,6 +271,15 @@ def load_mask(path: str | Path) -> np.ndarray:
     return np.asarray(im.convert("L")) >= 128
 
 
+def mask_png(mask: np.ndarray) -> bytes:
+    """A bool (H, W) mask as a greyscale PNG of 0/255 (what :func:`load_mask` reads back)."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) from the file header, without decoding. Raises :class:`DataError`."""
     size = _probe_size(Path(path))
@@ -281,5 +290,5 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 __all__ = [
     "IMAGE_EXTENSIONS", "DataError", "Sample", "Problem", "DatasetIndex",
-    "scan_dataset", "load_image", "load_mask", "image_size",
+    "scan_dataset", "load_image", "load_mask", "mask_png", "image_size",
 ]

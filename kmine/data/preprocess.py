@@ -130,7 +130,19 @@ def unpad_resize(prob_map: np.ndarray, meta: PadMeta) -> np.ndarray:
     return resize(region, meta.height, meta.width)
 
 
+def uncrop_mask(crop: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Inverse of :func:`resize_mask_shortest_center_crop` for an (S, S) bool mask: the
+    (height, width) bool mask it came from, background outside the crop."""
+    size = crop.shape[0]
+    scale = size / min(height, width)
+    rh, rw = max(size, round(height * scale)), max(size, round(width * scale))
+    canvas = np.zeros((rh, rw), dtype=np.uint8)
+    top, left = (rh - size) // 2, (rw - size) // 2
+    canvas[top:top + size, left:left + size] = crop.astype(np.uint8) * 255
+    return np.asarray(Image.fromarray(canvas).resize((width, height), Image.NEAREST)) >= 128
+
+
 __all__ = [
     "resize", "resize_shortest_center_crop", "resize_mask_shortest_center_crop",
-    "PadMeta", "resize_shortest_pad", "unpad_resize",
+    "PadMeta", "resize_shortest_pad", "uncrop_mask", "unpad_resize",
 ]

@@ -20,6 +20,7 @@ import numpy as np
 from kmine.fileio import save_json
 
 PARTS = ("train", "val", "test")
+SUBSETS = ("val", "test", "train", "labelled", "unlabelled")  # the parts of a split one can score
 
 
 class SplitError(ValueError):
@@ -178,4 +179,4 @@ def check_split_against(split: Split, index) -> list[str]:
     return messages
 
 
-__all__ = ["Split", "SplitError", "make_split", "save_split", "load_split", "check_split_against"]
+__all__ = ["SUBSETS", "Split", "SplitError", "make_split", "save_split", "load_split", "check_split_against"]

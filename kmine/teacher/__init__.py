@@ -5,14 +5,15 @@
     decoded = teacher.decode(encodings, prompts)    # cheap, batched across images
 """
 
-from kmine.teacher.backends import BACKENDS, TEACHERS, build_teacher, load_model
+from kmine.teacher.backends import BACKENDS, DEFAULT_TEACHER, TEACHER_NAMES, build_teacher, load_model
 from kmine.teacher.base import Decoded, Encoding, Teacher
 from kmine.teacher.cache import EncodingCache, cache_key, image_digest
 from kmine.teacher.decode import decode_masks, group_by_structure, prompt_structure
 
 __all__ = [
     "BACKENDS",
-    "TEACHERS",
+    "DEFAULT_TEACHER",
+    "TEACHER_NAMES",
     "Decoded",
     "Encoding",
     "EncodingCache",

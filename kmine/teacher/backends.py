@@ -1,7 +1,5 @@
-"""Teacher builders and their registry, in the style of ``sam_model_registry``.
-
-Every builder takes ``(weights_dir=None, device="cpu", cache=None, checkpoint=None,
-**teacher_options)`` and returns a :class:`~kmine.teacher.base.Teacher`. Checkpoints come
+"""The teacher registry, in the style of ``sam_model_registry``: one :class:`Backend` per
+name in :data:`BACKENDS`, built by :func:`build_teacher`. Checkpoints come
 from :func:`kmine.weights.weight_path` (checksum-verified) unless ``checkpoint`` names a
 user file; both load with ``weights_only=True`` and ``strict=True``. Nothing downloads.
 """
@@ -107,6 +105,8 @@ BACKENDS: dict[str, Backend] = {
     "sam_vit_l": Backend("sam_vit_l", _sam_architecture("vit_l")),
     "sam_vit_h": Backend("sam_vit_h", _sam_architecture("vit_h")),
 }
+TEACHER_NAMES: tuple[str, ...] = tuple(BACKENDS)  # the one list of teachers every caller offers
+DEFAULT_TEACHER = "mobilesam"
 
 # Built, loaded, frozen models by (name, checkpoint path, checkpoint sha256, device):
 # Teachers share them, so building a teacher twice does not reload.
@@ -160,58 +160,25 @@ def _backend(name: str) -> Backend:
     return BACKENDS[name]
 
 
-def _builder(name: str) -> Callable[..., Teacher]:
-    def build(
-        weights_dir: str | Path | None = None,
-        device: str = "cpu",
-        cache: EncodingCache | None = None,
-        checkpoint: str | Path | None = None,
-        **teacher_options,
-    ) -> Teacher:
-        model, teacher_id = load_model(name, weights_dir, checkpoint, device)
-        backend = BACKENDS[name]
-        return Teacher(
-            model,
-            name,
-            teacher_id=teacher_id,
-            supports_points=backend.supports_points,
-            minmax_scale=backend.minmax_scale,
-            cache=cache,
-            **teacher_options,
-        )
-
-    build.__name__ = f"build_{name}"
-    build.__doc__ = (
-        f"Teacher {name!r}. teacher_options (encode_batch_size, decode_batch_size) go to Teacher."
-    )
-    return build
-
-
-build_mobilesam = _builder("mobilesam")
-build_litemedsam = _builder("litemedsam")
-build_sam_vit_b = _builder("sam_vit_b")
-build_sam_vit_l = _builder("sam_vit_l")
-build_sam_vit_h = _builder("sam_vit_h")
-
-TEACHERS: dict[str, Callable[..., Teacher]] = {
-    "mobilesam": build_mobilesam,
-    "litemedsam": build_litemedsam,
-    "sam_vit_b": build_sam_vit_b,
-    "sam_vit_l": build_sam_vit_l,
-    "sam_vit_h": build_sam_vit_h,
-}
-
-
 def build_teacher(
-    name: str = "mobilesam",
+    name: str = DEFAULT_TEACHER,
     weights_dir: str | Path | None = None,
     device: str = "cpu",
     cache: EncodingCache | None = None,
     checkpoint: str | Path | None = None,
     **teacher_options,
 ) -> Teacher:
-    """Teacher ``name`` (a key of :data:`TEACHERS`); ValueError for unknown names,
-    WeightsError for a missing or corrupt checkpoint."""
-    if name not in TEACHERS:
-        raise ValueError(f"unknown teacher {name!r}; known teachers: {', '.join(TEACHERS)}")
-    return TEACHERS[name](weights_dir=weights_dir, device=device, cache=cache, checkpoint=checkpoint, **teacher_options)
+    """Teacher ``name`` (one of :data:`TEACHER_NAMES`); ValueError for unknown names,
+    WeightsError for a missing or corrupt checkpoint. ``teacher_options``
+    (encode_batch_size, decode_batch_size) go to :class:`Teacher`."""
+    backend = _backend(name)
+    model, teacher_id = load_model(name, weights_dir, checkpoint, device)
+    return Teacher(
+        model,
+        name,
+        teacher_id=teacher_id,
+        supports_points=backend.supports_points,
+        minmax_scale=backend.minmax_scale,
+        cache=cache,
+        **teacher_options,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import UploadFile
 
-from server.services.uploads import BadInput
+from server.core.errors import BadInput
 
 
 async def read_upload(upload: UploadFile, limit: int) -> bytes:

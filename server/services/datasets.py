@@ -9,7 +9,9 @@ from kmine.data import SplitError, make_split
 from server.core.models import SPLIT_PARTS, Dataset, Image, Mask, Split, SplitMember
 from server.core.settings import Settings
 from server.core.storage import BlobStore
-from server.services.uploads import BadInput, classify, decode_image, decode_mask, mask_png
+from kmine.data import mask_png
+from server.core.errors import BadInput
+from server.services.uploads import classify, decode_image, decode_mask
 
 
 def import_dataset(session: Session, store: BlobStore, settings: Settings, name: str,

@@ -7,17 +7,17 @@ import dataclasses
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kmine.data import SUBSETS
 from kmine.training import TrainConfig
 from server.core.jobs import TERMINAL, now
 from server.core.models import EpochMetric, Job, Model, PseudoLabelQuality, Split
 from server.core.queue import enqueue
 from server.core.settings import Settings
-from server.services.uploads import BadInput
+from server.core.errors import BadInput
 
 # Paths and devices are the server's business, never the client's.
 SERVER_OWNED = {"data", "split", "weights_dir", "cache_dir", "teacher_checkpoint", "device", "cache_items", "encoder_init"}
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} - SERVER_OWNED
-SUBSETS = ("val", "test", "train", "labelled", "unlabelled")
 
 
 def check_train_config(config: dict) -> dict:
@@ -33,10 +33,10 @@ def check_train_config(config: dict) -> dict:
         tc = TrainConfig.from_dict({**config, "data": "x"})
     except (TypeError, ValueError) as err:
         raise BadInput(f"invalid training config: {err}") from None
-    from kmine.teacher import TEACHERS
+    from kmine.teacher import TEACHER_NAMES
 
-    if tc.teacher not in TEACHERS:
-        raise BadInput(f"teacher {tc.teacher!r} unknown; choose one of {', '.join(TEACHERS)}")
+    if tc.teacher not in TEACHER_NAMES:
+        raise BadInput(f"teacher {tc.teacher!r} unknown; choose one of {', '.join(TEACHER_NAMES)}")
     if tc.max_epochs < 1 or tc.batch_size < 1 or tc.size < 32:
         raise BadInput("max_epochs and batch_size must be >= 1 and size >= 32")
     return config

@@ -19,8 +19,9 @@ from kmine.predict import Prediction, Predictor, decode_prompts, user_prompt_set
 from kmine.prompts import PromptConfig
 from server.core.models import Model
 from server.core.settings import Settings
-from server.core.storage import file_sha256
-from server.services.uploads import BadInput, mask_png
+from kmine.weights import file_sha256
+from kmine.data import mask_png
+from server.core.errors import BadInput
 
 
 class PredictionService:

@@ -17,18 +17,11 @@ import numpy as np
 from PIL import Image
 
 from kmine.data import DataError, load_image, load_mask
+from server.core.errors import BadInput
 from server.core.settings import Settings
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 _STEM = re.compile(r"^[\w][\w .()+,\-]{0,199}$")
-
-
-class BadInput(ValueError):
-    """A user's input is refused; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 422):
-        super().__init__(message)
-        self.status = status
 
 
 def check_filename(name: str) -> tuple[str, str]:
@@ -91,13 +84,6 @@ def decode_mask(data: bytes, name: str, size: tuple[int, int] | None, settings: 
         return _via_temp(data, Path(name).suffix or ".img", load_mask)
     except (DataError, Image.DecompressionBombError) as err:
         raise BadInput(f"{name}: not a decodable mask image ({err})") from None
-
-
-def mask_png(mask: np.ndarray) -> bytes:
-    """A bool (H, W) mask as a greyscale PNG of 0/255."""
-    buf = io.BytesIO()
-    Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def read_zip(data: bytes, settings: Settings) -> list[tuple[str, bytes]]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from kmine.teacher import TEACHERS, build_teacher
+from kmine.teacher import TEACHER_NAMES, build_teacher
 from kmine.weights import WeightsError
 
 
 def test_registry_names():
-    assert set(TEACHERS) == {"mobilesam", "litemedsam", "sam_vit_b", "sam_vit_l", "sam_vit_h"}
+    assert set(TEACHER_NAMES) == {"mobilesam", "litemedsam", "sam_vit_b", "sam_vit_l", "sam_vit_h"}
 
 
 def test_unknown_teacher_lists_known_names():

@@ -12,7 +12,8 @@ from server.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
 from server.api.uploads import read_upload
 from server.core.models import Dataset, Image, Model
 from server.services import datasets as svc
-from server.services.uploads import BadInput, check_filename, read_zip
+from server.core.errors import BadInput
+from server.services.uploads import check_filename, read_zip
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 DatasetId = Annotated[int, Path(ge=1, le=2**31 - 1, description="dataset id")]

@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from server.api.deps import CurrentUser, SessionDep, SettingsDep
 from server.api.uploads import read_upload
 from server.core.models import Dataset, Model, clean_json
-from server.core.storage import file_sha256
-from server.services.uploads import BadInput
+from kmine.weights import file_sha256
+from server.core.errors import BadInput
 
 router = APIRouter(prefix="/models", tags=["models"])
 ModelId = Annotated[int, Path(ge=1, le=2**31 - 1, description="model id")]

@@ -12,7 +12,8 @@ from server.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
 from server.api.uploads import read_upload
 from server.core.models import Image, Mask
 from server.services.predict import pick_model
-from server.services.uploads import decode_image, decode_mask, mask_png
+from kmine.data import mask_png
+from server.services.uploads import decode_image, decode_mask
 
 router = APIRouter(tags=["predict"])
 

@@ -1,0 +1,12 @@
+"""The one error type the server raises for a request it refuses."""
+
+from __future__ import annotations
+
+
+class BadInput(ValueError):
+    """A user's input is refused; ``status`` is the HTTP status to answer with (4xx, or 503
+    when a service the request needs is unreachable). The message is one line for the client."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
