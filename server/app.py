@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from server.api.deps import current_token
-from server.api.routes import datasets, health, jobs, label, models, predict, splits
+from server.api.routes import datasets, health, jobs, label, models, options, predict, splits
 from server.core.settings import Settings, get_settings
 from server.services.predict import PredictionService
 from server.core.errors import BadInput
@@ -113,7 +113,8 @@ def create_app(settings: Settings | None = None, prepare: bool = True) -> FastAP
         return JSONResponse({"detail": f"invalid request: {problems}", "errors": jsonable(exc.errors())}, status_code=422)
 
     api_deps = [Depends(current_token)]
-    for router in (datasets.router, splits.router, jobs.router, models.router, predict.router, label.router):
+    for router in (datasets.router, splits.router, jobs.router, models.router, predict.router, label.router,
+                   options.router):
         app.include_router(router, prefix="/api/v1", dependencies=api_deps)
     app.include_router(health.router)
     app.include_router(health.router, prefix="/api/v1")
