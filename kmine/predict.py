@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from kmine.data import resize_shortest_pad, unpad_resize
+from kmine.data import as_rgb_uint8, resize_shortest_pad, unpad_resize
 from kmine.prompts import PromptConfig, PromptSet, extract_prompts, without_points
+from kmine.teacher.types import Teacher
 
 MODES = ("student", "refine")
 
@@ -45,22 +46,24 @@ class Prediction:
         return self.refined_mask if self.refined_mask is not None else self.student_mask
 
 
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
-    return image
-
-
 class Predictor:
-    """Student (and optionally teacher) ready to predict.
+    """A student ready to predict whole images, alone or prompting a teacher.
 
     student: a :class:`kmine.student.Student`; size: the size it was trained at.
-    teacher: a :class:`kmine.teacher.Teacher` for ``refine`` mode, or None.
+    teacher / prompts: the defaults for ``refine`` mode; each call may choose others, so one
+    Predictor (one student in memory, one random stream for prompt tie-breaks) serves every
+    request without being copied.
     """
 
-    def __init__(self, student, size: int = 224, teacher=None, prompts: PromptConfig = PromptConfig(), device="cpu", seed: int = 0):
+    def __init__(
+        self,
+        student,
+        size: int = 224,
+        teacher: Teacher | None = None,
+        prompts: PromptConfig = PromptConfig(),
+        device="cpu",
+        seed: int = 0,
+    ):
         self.student = student.to(device).eval()
         self.size = size
         self.teacher = teacher
@@ -69,7 +72,8 @@ class Predictor:
         self.rng = np.random.default_rng(seed)
 
     @classmethod
-    def from_checkpoint(cls, path, teacher=None, prompts: PromptConfig | None = None, device="cpu") -> "Predictor":
+    def from_checkpoint(cls, path, teacher: Teacher | None = None, prompts: PromptConfig | None = None,
+                        device="cpu") -> "Predictor":
         """Load a ``best.pt`` written by training; its size and prompt settings are reused."""
         from kmine.student import load_student
 
@@ -87,46 +91,47 @@ class Predictor:
             prob = torch.sigmoid(self.student(x).float())[0, 0].cpu().numpy()
         return unpad_resize(prob, meta)
 
-    def predict(self, image: np.ndarray, mode: str = "student") -> Prediction:
-        """Predict one (H, W, 3) uint8 RGB (or (H, W) greyscale) image."""
-        return self.predict_batch([image], mode)[0]
+    def predict(self, image: np.ndarray, mode: str = "student", *, teacher: Teacher | None = None,
+                prompts: PromptConfig | None = None) -> Prediction:
+        """Predict one (H, W, 3) uint8 RGB (or (H, W) greyscale) image; see :meth:`predict_batch`."""
+        return self.predict_batch([image], mode, teacher=teacher, prompts=prompts)[0]
 
-    def predict_batch(self, images: list[np.ndarray], mode: str = "student") -> list[Prediction]:
-        """Predict several images. In refine mode the teacher encodes the uncached ones in
-        batches and decodes every image's prompts in one batched pass; ``timings_ms`` then
-        holds each image's share of the batch's teacher time."""
+    def predict_batch(self, images: list[np.ndarray], mode: str = "student", *, teacher: Teacher | None = None,
+                      prompts: PromptConfig | None = None) -> list[Prediction]:
+        """Predict several images. ``teacher`` and ``prompts`` override this Predictor's own for
+        this call. In refine mode the teacher encodes the uncached images in batches and decodes
+        every image's prompts in one batched pass; ``timings_ms`` then holds each image's share
+        of the batch's teacher time."""
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} unknown; choose one of {', '.join(MODES)}")
-        if mode == "refine" and self.teacher is None:
-            raise ValueError("refine mode needs a teacher; build the Predictor with teacher=build_teacher(...)")
-        images = [_as_rgb(image) for image in images]
-        results = [self._student(image, mode) for image in images]
+        teacher = teacher if teacher is not None else self.teacher
+        if mode == "refine" and teacher is None:
+            raise ValueError("refine mode needs a teacher; pass teacher=build_teacher(...)")
+        config = prompts if prompts is not None else self.prompts
+        images = [as_rgb_uint8(image) for image in images]
+        results = [self._student(image, mode, config) for image in images]
         if mode == "refine":
-            self._refine(images, results)
+            _refine(teacher, images, results)
         return results
 
-    def _student(self, image: np.ndarray, mode: str) -> Prediction:
+    def _student(self, image: np.ndarray, mode: str, config: PromptConfig) -> Prediction:
         t0 = time.perf_counter()
         prob = self.student_prob(image)
-        prompts = extract_prompts(prob, self.prompts, self.rng)
+        prompts = extract_prompts(prob, config, self.rng)
         timings = {"student": (time.perf_counter() - t0) * 1e3}
         return Prediction(prob, prob >= 0.5, None, prompts, mode, timings)
 
-    def _refine(self, images: list[np.ndarray], results: list[Prediction]) -> None:
-        prompts = [r.prompts if self.teacher.supports_points else without_points(r.prompts) for r in results]
-        todo = [i for i, p in enumerate(prompts) if p]  # nothing to prompt with: no SAM mask
-        if not todo:
-            return
-        decoded, share = _teacher_pass(self.teacher, [images[i] for i in todo], [prompts[i] for i in todo])
-        for i, d in zip(todo, decoded):
-            results[i].refined_mask = (d.logits > 0).cpu().numpy()
-            results[i].timings_ms.update(share)
 
-    def reprompt(self, image: np.ndarray, prompts: list[PromptSet]) -> PromptedMask:
-        """SAM's mask for prompts a person gave (see :func:`decode_prompts`)."""
-        if self.teacher is None:
-            raise ValueError("re-prompting needs a teacher; build the Predictor with teacher=build_teacher(...)")
-        return decode_prompts(self.teacher, image, prompts)
+def _refine(teacher: Teacher, images: list[np.ndarray], results: list[Prediction]) -> None:
+    """The teacher's masks for the students' prompts, written into ``results``."""
+    prompts = [r.prompts if teacher.supports_points else without_points(r.prompts) for r in results]
+    todo = [i for i, p in enumerate(prompts) if p]  # nothing to prompt with: no SAM mask
+    if not todo:
+        return
+    decoded, share = _teacher_pass(teacher, [images[i] for i in todo], [prompts[i] for i in todo])
+    for i, d in zip(todo, decoded):
+        results[i].refined_mask = (d.logits > 0).cpu().numpy()
+        results[i].timings_ms.update(share)
 
 
 @dataclass
@@ -177,12 +182,12 @@ def user_prompt_set(shape: tuple[int, int], points=None, point_labels=None, box=
     return PromptSet(points=pts, point_labels=lbl, box=bx)
 
 
-def decode_prompts(teacher, image: np.ndarray, prompts: list[PromptSet]) -> PromptedMask:
+def decode_prompts(teacher: Teacher, image: np.ndarray, prompts: list[PromptSet]) -> PromptedMask:
     """The teacher's mask for explicit prompts on one image; its encoding comes from the
     teacher's content-keyed cache when the image was seen before, so only the cheap decoder
     runs. A single point alone is ambiguous (part or whole?): then SAM's three candidate
     masks are decoded and the one it rates best is kept, as SAM's authors advise."""
-    image = _as_rgb(image)
+    image = as_rgb_uint8(image)
     if not prompts:
         raise ValueError("no prompts to decode")
     if not teacher.supports_points and any(p.points is not None for p in prompts):
@@ -198,7 +203,7 @@ def decode_prompts(teacher, image: np.ndarray, prompts: list[PromptSet]) -> Prom
     return PromptedMask((logits > 0).cpu().numpy(), prompts, iou, timings)
 
 
-def _teacher_pass(teacher, images: list[np.ndarray], prompts: list[list[PromptSet]], multimask: bool = False):
+def _teacher_pass(teacher: Teacher, images: list[np.ndarray], prompts: list[list[PromptSet]], multimask: bool = False):
     """Encode (cached) and decode; returns the decoded masks and each image's share of the time."""
     calls = teacher.encode_calls
     t0 = time.perf_counter()

@@ -70,6 +70,22 @@ def test_batch_refine_encodes_only_new_images(teacher):
     assert results[0].timings_ms["teacher_encodes_run"] == 2.0  # the first was cached
 
 
+def test_teacher_and_prompts_are_chosen_per_call(teacher):
+    """One Predictor serves student and refine calls with other prompt kinds, unchanged."""
+    from kmine.prompts import PromptConfig
+
+    image, disc = _disc_image(300, 400, cy=150, cx=200, r=60)
+    predictor = Predictor(BrightnessStudent(), size=224)  # no teacher of its own
+    default = predictor.predict(image, "student")
+    assert default.prompts[0].points is not None and default.prompts[0].box is not None
+    boxed = predictor.predict(image, "refine", teacher=teacher, prompts=PromptConfig.parse("box"))
+    assert boxed.prompts[0].points is None and boxed.prompts[0].box is not None
+    assert dice_iou(boxed.refined_mask, disc)[0] > 0.9
+    assert predictor.teacher is None and predictor.prompts == PromptConfig()
+    with pytest.raises(ValueError, match="needs a teacher"):
+        predictor.predict(image, "refine")
+
+
 def test_nothing_found_gives_no_prompts_and_an_empty_mask(teacher):
     dark = np.full((200, 300, 3), 10, np.uint8)
     p = Predictor(BrightnessStudent(), teacher=teacher).predict(dark, "refine")
@@ -80,7 +96,7 @@ def test_bad_mode_and_bad_image_are_named():
     predictor = Predictor(BrightnessStudent())
     with pytest.raises(ValueError, match="mode 'sam'"):
         predictor.predict(np.zeros((64, 64, 3), np.uint8), "sam")
-    with pytest.raises(ValueError, match="uint8 RGB"):
+    with pytest.raises(ValueError, match="HxWx3"):
         predictor.predict(np.zeros((64, 64, 4), np.uint8))
     with pytest.raises(ValueError, match="needs a teacher"):
         predictor.predict(np.full((64, 64, 3), 250, np.uint8), "refine")
@@ -97,7 +113,7 @@ def test_user_prompts_reuse_the_cached_encoding(teacher):
     assert first.timings_ms["teacher_encodes_run"] == 1.0 and 0 < first.iou_pred <= 1.5
     # a single click: ambiguous, so the best of SAM's three masks is kept; no new encoding
     point = user_prompt_set(disc.shape, points=[[220, 150]])
-    again = Predictor(BrightnessStudent(), teacher=teacher).reprompt(image, [point])
+    again = decode_prompts(teacher, image, [point])
     assert again.timings_ms["teacher_encodes_run"] == 0.0
     assert dice_iou(again.mask, disc)[0] > 0.8
     # a background point inside the disc with the box carves it out

@@ -25,6 +25,7 @@ from .dataset import (
 )
 from .preprocess import (
                       PadMeta,
+                      as_rgb_uint8,
                       resize,
                       resize_mask_shortest_center_crop,
                       resize_shortest_center_crop,
@@ -48,7 +49,7 @@ __all__ = [
     "draw_dihedral", "invert_dihedral", "random_dihedral",
     "IMAGE_EXTENSIONS", "DataError", "DatasetIndex", "Problem", "Sample", "image_size",
     "load_image", "load_mask", "mask_png", "scan_dataset",
-    "PadMeta", "resize", "resize_mask_shortest_center_crop", "resize_shortest_center_crop",
+    "PadMeta", "as_rgb_uint8", "resize", "resize_mask_shortest_center_crop", "resize_shortest_center_crop",
     "resize_shortest_pad", "uncrop_mask", "unpad_resize",
     "SUBSETS", "Split", "SplitError", "check_split_against", "load_split", "make_split", "save_split",
     "SegmentationSet", "collate_segmentation",

@@ -130,6 +130,25 @@ def unpad_resize(prob_map: np.ndarray, meta: PadMeta) -> np.ndarray:
     return resize(region, meta.height, meta.width)
 
 
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 1|3) uint8 -> contiguous (H, W, 3) uint8.
+
+    Greyscale is replicated to three channels: the student and SAM encoders are RGB-only.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"images must be HxW or HxWx3, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"empty image of shape {image.shape}")
+    return np.ascontiguousarray(image)
+
+
 def uncrop_mask(crop: np.ndarray, height: int, width: int) -> np.ndarray:
     """Inverse of :func:`resize_mask_shortest_center_crop` for an (S, S) bool mask: the
     (height, width) bool mask it came from, background outside the crop."""
@@ -143,6 +162,6 @@ def uncrop_mask(crop: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 __all__ = [
-    "resize", "resize_shortest_center_crop", "resize_mask_shortest_center_crop",
+    "as_rgb_uint8", "resize", "resize_shortest_center_crop", "resize_mask_shortest_center_crop",
     "PadMeta", "resize_shortest_pad", "uncrop_mask", "unpad_resize",
 ]

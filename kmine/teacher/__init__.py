@@ -6,9 +6,10 @@
 """
 
 from kmine.teacher.backends import BACKENDS, DEFAULT_TEACHER, TEACHER_NAMES, build_teacher, load_model
-from kmine.teacher.base import Decoded, Encoding, Teacher
+from kmine.teacher.base import SamTeacher
 from kmine.teacher.cache import EncodingCache, cache_key, image_digest
 from kmine.teacher.decode import decode_masks, group_by_structure, prompt_structure
+from kmine.teacher.types import Decoded, Encoding, EncodingStore, Teacher
 
 __all__ = [
     "BACKENDS",
@@ -17,6 +18,8 @@ __all__ = [
     "Decoded",
     "Encoding",
     "EncodingCache",
+    "EncodingStore",
+    "SamTeacher",
     "Teacher",
     "build_teacher",
     "cache_key",

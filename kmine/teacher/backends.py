@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from kmine.teacher.base import Teacher
+from kmine.teacher.base import SamTeacher
 from kmine.teacher.cache import EncodingCache
 from kmine.weights import KNOWN_WEIGHTS, WeightsError, file_sha256, weight_path
 
@@ -166,14 +166,25 @@ def build_teacher(
     device: str = "cpu",
     cache: EncodingCache | None = None,
     checkpoint: str | Path | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    cache_items: int = 256,
     **teacher_options,
-) -> Teacher:
-    """Teacher ``name`` (one of :data:`TEACHER_NAMES`); ValueError for unknown names,
-    WeightsError for a missing or corrupt checkpoint. ``teacher_options``
-    (encode_batch_size, decode_batch_size) go to :class:`Teacher`."""
+) -> SamTeacher:
+    """Teacher ``name`` (one of :data:`TEACHER_NAMES`), the one way every caller makes one.
+
+    weights_dir: the known, checksum-verified checkpoints (default ``$KMINE_WEIGHTS_DIR``);
+    checkpoint: a user file instead. cache: where encodings live; without it, a new
+    :class:`EncodingCache` of ``cache_items`` in memory, backed by ``cache_dir`` on disk when
+    given (encodings then outlive the process). ``teacher_options`` (encode_batch_size,
+    decode_batch_size) go to :class:`SamTeacher`. Raises ValueError for an unknown name,
+    WeightsError for a missing or corrupt checkpoint.
+    """
     backend = _backend(name)
     model, teacher_id = load_model(name, weights_dir, checkpoint, device)
-    return Teacher(
+    if cache is None:
+        cache = EncodingCache(max_items=cache_items, disk_dir=cache_dir)
+    return SamTeacher(
         model,
         name,
         teacher_id=teacher_id,

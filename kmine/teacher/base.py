@@ -8,18 +8,18 @@ change, which is what pseudo-label mining does every round.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from kmine.data.preprocess import as_rgb_uint8
 from kmine.prompts import PromptSet
 from kmine.teacher.cache import EncodingCache, cache_key
+from kmine.teacher.types import Decoded, Encoding
 from kmine.teacher.decode import decode_masks, group_by_structure
 from kmine.teacher.transforms import (
-    as_rgb_uint8,
     mask_to_prompt_frame,
     postprocess_masks,
     resize_image,
@@ -28,61 +28,11 @@ from kmine.teacher.transforms import (
 )
 
 
-@dataclass
-class Encoding:
-    """One image through the image encoder.
-
-    embedding: (C, 64, 64) float32 on the CPU (C = 256 for every backend here).
-    original_size: (H, W) of the image as given.
-    input_size: (h', w'), the image resized so its longest side is the model input size,
-        before padding.
-    key: the cache key (image content + teacher + preprocessing).
-    teacher_id: the teacher that produced it; decoding with another teacher is refused.
-    """
-
-    embedding: torch.Tensor
-    original_size: tuple[int, int]
-    input_size: tuple[int, int]
-    key: str
-    teacher_id: str = ""
-
-
-@dataclass
-class Decoded:
-    """The teacher's answer for one image: the union of its prompt sets' masks.
-
-    logits: (H, W) float32 in the original frame; ``logits > 0`` is the mask. The
-        pixelwise max over prompt sets, i.e. the union of their masks. Always the
-        single-mask output (SAM's first mask token), also when ``multimask=True``.
-    iou_pred: the model's predicted IoU. For several prompt sets, the mean of the per-set
-        predictions weighted by each set's mask area (plain mean if all masks are empty),
-        so a tiny doubtful component does not drag down a confident large one.
-    set_iou: (n_sets,) per-set predicted IoU of the single-mask output.
-    low_res_logits: (n_sets, h, w) per-set single-mask logits in the teacher's mask-prompt
-        frame (256×256, covering the padded input square).
-    multimask_logits: (n_sets, 3, H, W) the three multimask outputs per set in the original
-        frame, when decoded with ``multimask=True``; else None. Not merged across sets.
-    multimask_iou: (n_sets, 3) their predicted IoU, or None.
-    """
-
-    logits: torch.Tensor
-    iou_pred: float
-    set_iou: torch.Tensor
-    low_res_logits: torch.Tensor
-    multimask_logits: torch.Tensor | None = None
-    multimask_iou: torch.Tensor | None = None
-
-    @property
-    def mask(self) -> torch.Tensor:
-        """(H, W) bool."""
-        return self.logits > 0
-
-
 def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-class Teacher:
+class SamTeacher:
     """A frozen SAM-like model with a cached encode and a batched decode.
 
     model: a ``Sam``-like module; it is put in eval mode and frozen here.
@@ -128,7 +78,7 @@ class Teacher:
         self.decoder_passes = 0
 
     def __repr__(self) -> str:
-        return f"Teacher(name={self.name!r}, id={self.teacher_id!r}, input_size={self.input_size})"
+        return f"SamTeacher(name={self.name!r}, id={self.teacher_id!r}, input_size={self.input_size})"
 
     @property
     def preprocess_id(self) -> str:

@@ -10,15 +10,11 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
 from kmine.fileio import save_torch
-
-if TYPE_CHECKING:  # base imports this module for the Teacher's default cache
-    from kmine.teacher.base import Encoding
+from kmine.teacher.types import Encoding
 
 
 def image_digest(image: np.ndarray) -> str:
@@ -135,8 +131,6 @@ class EncodingCache:
             return None  # unreadable (e.g. truncated by a full disk): recompute it
         if not isinstance(record, dict) or record.get("key") != key:
             return None
-        from kmine.teacher.base import Encoding
-
         return Encoding(
             embedding=record["embedding"],
             original_size=tuple(record["original_size"]),

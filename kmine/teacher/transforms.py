@@ -18,25 +18,6 @@ import torch.nn.functional as F
 from segment_anything.utils.transforms import ResizeLongestSide
 
 
-def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """(H, W) or (H, W, 1|3) uint8 -> contiguous (H, W, 3) uint8.
-
-    Greyscale is replicated to three channels: SAM encoders are RGB-only.
-    """
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"teacher images must be uint8, got {image.dtype}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"teacher images must be HxW or HxWx3, got shape {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"empty image of shape {image.shape}")
-    return np.ascontiguousarray(image)
-
-
 def resized_shape(original_size: tuple[int, int], long_side: int) -> tuple[int, int]:
     """(H, W) -> (h', w') with the longest side ``long_side`` (ResizeLongestSide rounding)."""
     return ResizeLongestSide.get_preprocess_shape(original_size[0], original_size[1], long_side)

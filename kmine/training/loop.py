@@ -42,6 +42,7 @@ from kmine.training.config import MINING_SCHEDULES, TrainConfig
 from kmine.training.pseudo import PseudoLabeler, PseudoStats
 from kmine.training.strategy import split_code
 from kmine.training.setup import RunData, load_run_data, resolve_device
+from kmine.teacher.types import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Trainer:
         callbacks: list[Callback] | None = None,
         init_checkpoint: str | Path | None = None,
         score_pseudo_labels: bool = True,
-        teacher=None,
+        teacher: Teacher | None = None,
         score_true_box: bool = False,
     ):
         self.config = config
@@ -110,17 +111,17 @@ class Trainer:
         )
 
     @property
-    def teacher(self):
+    def teacher(self) -> Teacher:
         if self._teacher is None:
-            from kmine.teacher import EncodingCache, build_teacher
+            from kmine.teacher import build_teacher
 
-            cache = EncodingCache(max_items=self.config.cache_items, disk_dir=self.config.cache_dir)
             self._teacher = build_teacher(
                 self.config.teacher,
                 weights_dir=self.config.weights_dir,
                 device=str(self.device),
-                cache=cache,
                 checkpoint=self.config.teacher_checkpoint,
+                cache_dir=self.config.cache_dir,
+                cache_items=self.config.cache_items,
             )
         return self._teacher
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from kmine.metrics import dice_iou
 from kmine.prompts import PromptConfig, PromptSet, components, extract_prompts, mask_box, without_points
+from kmine.teacher.types import Teacher
 from kmine.training.strategy import PseudoStrategy, choose_multimask, code_mask, combine
 
 
@@ -106,7 +107,7 @@ class PseudoLabeler:
 
     def __init__(
         self,
-        teacher,
+        teacher: Teacher,
         prompts: PromptConfig,
         strategy: PseudoStrategy = PseudoStrategy(),
         seed: int = 0,

@@ -8,8 +8,8 @@ import torch
 from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 
+from kmine.data import as_rgb_uint8
 from kmine.teacher.transforms import (
-    as_rgb_uint8,
     mask_to_prompt_frame,
     postprocess_masks,
     resized_shape,
