@@ -1,4 +1,7 @@
-"""The ``kmine`` command: split, train, predict, evaluate, experiment, demo."""
+"""The engine's commands: split, train, pretrain, predict, evaluate, experiment, demo.
+
+The ``kmine`` console script (``server/cli.py``, the composition root) adds ``serve`` and
+``worker`` to this app; the engine itself imports nothing above it."""
 
 from __future__ import annotations
 
@@ -10,7 +13,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from kmine.data import SUBSETS
+from kmine.evaluation import FRAMES
+from kmine.predict import MODES
+from kmine.prompts import PROMPT_CHOICES
+from kmine.teacher import DEFAULT_TEACHER, TEACHER_NAMES
 from kmine.training.callbacks import Callback
+from kmine.training.config import SCHEDULES
 from kmine.training.strategy import PseudoStrategy
 
 _STRATEGY = PseudoStrategy()  # the library's defaults are the CLI's
@@ -23,21 +32,17 @@ app = typer.Typer(
 )
 
 
-class Schedule(str, Enum):
-    supervised = "supervised"
-    one_time = "one-time"
-    continuous = "continuous"
-    extended = "extended"
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A typer choice type over one of the engine's lists (the list is written once, there)."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
-class Mode(str, Enum):
-    student = "student"
-    refine = "refine"
-
-
-class Frame(str, Enum):
-    crop = "crop"
-    full = "full"
+Schedule = _choices("Schedule", SCHEDULES)
+Mode = _choices("Mode", MODES)
+Frame = _choices("Frame", FRAMES)
+Teacher = _choices("Teacher", TEACHER_NAMES)
+Prompts = _choices("Prompts", PROMPT_CHOICES)
+Subset = _choices("Subset", (*SUBSETS, "all"))
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -93,9 +98,9 @@ def train(
     labelled: Annotated[Optional[float], typer.Option(help="Share of train that keeps its labels, e.g. 0.75 (default: the split's own partition).")] = None,
     encoder: Annotated[str, typer.Option(help="Student encoder: timm-tf_efficientnet_lite0 (ImageNet weights) or resnet34 (paper's; random init here).")] = "timm-tf_efficientnet_lite0",
     encoder_init: Annotated[Optional[Path], typer.Option(help="Start the encoder from this checkpoint (e.g. `kmine pretrain`'s encoder.pt).")] = None,
-    teacher: Annotated[str, typer.Option(help="SAM teacher: mobilesam, litemedsam (box prompts only), sam_vit_b, sam_vit_l, sam_vit_h.")] = "mobilesam",
+    teacher: Annotated[Teacher, typer.Option(help="SAM teacher (litemedsam takes box prompts only).")] = Teacher[DEFAULT_TEACHER],
     teacher_checkpoint: Annotated[Optional[Path], typer.Option(help="Teacher checkpoint file overriding the weights folder.")] = None,
-    prompts: Annotated[str, typer.Option(help="Prompt kinds: per-component (points+box per connected component), or points, box, points+box, points+box+mask around everything (the paper).")] = "per-component",
+    prompts: Annotated[Prompts, typer.Option(help="Prompt kinds: per-component (points+box per connected component), or one prompt set around everything (the paper: points+box).")] = Prompts["per-component"],
     n_points: Annotated[int, typer.Option(help="Foreground points at the student's highest probabilities.")] = 1,
     negatives: Annotated[int, typer.Option(help="Background points inside the box, at the student's lowest probabilities.")] = 0,
     pseudo_label: Annotated[str, typer.Option(help="Pseudo-label rule: teacher (the paper), student (self-training), fuse (pixel vote of both), gate (teacher if it agrees with the student).")] = _STRATEGY.label,
@@ -126,9 +131,9 @@ def train(
     try:
         config = TrainConfig(
             data=str(data), split=str(split_file) if split_file else None, labelled_fraction=labelled,
-            schedule=schedule.value, encoder=encoder, encoder_init=str(encoder_init) if encoder_init else None, teacher=teacher,
+            schedule=schedule.value, encoder=encoder, encoder_init=str(encoder_init) if encoder_init else None, teacher=teacher.value,
             teacher_checkpoint=str(teacher_checkpoint) if teacher_checkpoint else None,
-            prompts=PromptConfig.parse(prompts, n_points=n_points, negatives=negatives), seed=seed, max_epochs=epochs,
+            prompts=PromptConfig.parse(prompts.value, n_points=n_points, negatives=negatives), seed=seed, max_epochs=epochs,
             strategy=PseudoStrategy(
                 label=pseudo_label, teacher_size=teacher_size or None, tta=tta, multimask=multimask, doubt_weight=doubt_weight
             ),
@@ -224,8 +229,8 @@ def predict(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders of images, any size.")],
     out: Annotated[Path, typer.Option(help="Output folder: <stem>.png masks (0/255, input size) and <stem>_overlay.png.")] = Path("predictions"),
     mode: Annotated[Mode, typer.Option(help="student: the student alone; refine: student prompts SAM.")] = Mode.student,
-    teacher: Annotated[str, typer.Option(help="SAM teacher for refine mode.")] = "mobilesam",
-    prompts: Annotated[Optional[str], typer.Option(help="Prompt kinds for refine mode (default: the checkpoint's).")] = None,
+    teacher: Annotated[Teacher, typer.Option(help="SAM teacher for refine mode.")] = Teacher[DEFAULT_TEACHER],
+    prompts: Annotated[Optional[Prompts], typer.Option(help="Prompt kinds for refine mode (default: the checkpoint's).")] = None,
     overlay: Annotated[bool, typer.Option(help="Also write an overlay with masks and prompts.")] = True,
     weights_dir: WeightsDir = None,
     device: Device = "auto",
@@ -245,8 +250,8 @@ def predict(
     if mode == Mode.refine:
         from kmine.teacher import build_teacher
 
-        teacher_model = build_teacher(teacher, weights_dir=weights_dir, device=dev)
-    predictor = Predictor.from_checkpoint(checkpoint, teacher=teacher_model, prompts=PromptConfig.parse(prompts) if prompts else None, device=dev)
+        teacher_model = build_teacher(teacher.value, weights_dir=weights_dir, device=dev)
+    predictor = Predictor.from_checkpoint(checkpoint, teacher=teacher_model, prompts=PromptConfig.parse(prompts.value) if prompts else None, device=dev)
     out.mkdir(parents=True, exist_ok=True)
     files = _image_files(inputs)
     failed = 0
@@ -270,11 +275,11 @@ def predict(
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A student checkpoint (best.pt).")],
     data: Annotated[Path, typer.Argument(help="Dataset folder with images/ and masks/.")],
-    subset: Annotated[str, typer.Option(help="Which part of the split to score: val, test, train, labelled, unlabelled, or all.")] = "val",
+    subset: Annotated[Subset, typer.Option(help="Which part of the split to score (all: every labelled image).")] = Subset["val"],
     split_file: Annotated[Optional[Path], typer.Option("--split", help="Split JSON (default: the checkpoint's own split).")] = None,
     mode: Annotated[Mode, typer.Option(help="student or refine (student → SAM).")] = Mode.student,
     frame: Annotated[Frame, typer.Option(help="crop: paper protocol (shortest side S, centre crop); full: whole image at its own size.")] = Frame.crop,
-    teacher: Annotated[str, typer.Option(help="SAM teacher for refine mode.")] = "mobilesam",
+    teacher: Annotated[Teacher, typer.Option(help="SAM teacher for refine mode.")] = Teacher[DEFAULT_TEACHER],
     out: Annotated[Path, typer.Option(help="Folder for the per-image CSV and summary JSON.")] = Path("evaluation"),
     weights_dir: WeightsDir = None,
     device: Device = "auto",
@@ -296,23 +301,21 @@ def evaluate(
         if "split" not in meta:
             _fail(f"{checkpoint} records no split; pass --split")
         s = Split(**meta["split"])
-    stems = index.labelled_stems if subset == "all" else getattr(s, subset, None)
-    if stems is None:
-        _fail(f"subset {subset!r} unknown; choose val, test, train, labelled, unlabelled or all")
+    stems = index.labelled_stems if subset.value == "all" else getattr(s, subset.value)
     teacher_model = None
     if mode == Mode.refine:
         from kmine.teacher import build_teacher
 
-        teacher_model = build_teacher(teacher, weights_dir=weights_dir, device=dev)
+        teacher_model = build_teacher(teacher.value, weights_dir=weights_dir, device=dev)
     predictor = Predictor.from_checkpoint(checkpoint, teacher=teacher_model, device=dev)
     try:
         report = run_eval(predictor, index, list(stems), mode.value, frame.value)
     except ValueError as e:
         _fail(str(e))
-    csv_path, json_path = report.write(out, f"{subset}_{mode.value}_{frame.value}")
+    csv_path, json_path = report.write(out, f"{subset.value}_{mode.value}_{frame.value}")
     s_ = report.summary
     typer.echo(
-        f"{subset} ({s_['n']} images, {mode.value}, {frame.value}): Dice {s_['dice_mean']:.4f} ± {s_['dice_std']:.4f}  "
+        f"{subset.value} ({s_['n']} images, {mode.value}, {frame.value}): Dice {s_['dice_mean']:.4f} ± {s_['dice_std']:.4f}  "
         f"IoU {s_['iou_mean']:.4f} ± {s_['iou_std']:.4f}\n→ {csv_path}\n→ {json_path}"
     )
 
@@ -363,125 +366,6 @@ def demo(
         run_demo(data, out, epochs, device, echo=typer.echo, callbacks=[_EpochPrinter()])
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
-
-
-# ----- server and worker (their imports stay inside: the library never imports server/) -----
-
-
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    worker: Annotated[Optional[bool], typer.Option("--worker/--no-worker", help="Also start a local worker process (default: in embedded mode).")] = None,
-    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Import the demo dataset (../shared/data/covid-qu-ex-sample) on first start and train a first small model.")] = True,
-    migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Bring the database to the current schema first (alembic upgrade head).")] = True,
-    ui: Annotated[Optional[bool], typer.Option("--ui/--no-ui", help="Also serve the web UI at /ui, acting with the admin token (default: in embedded mode only; in production run `python -m webui` behind your own access control).")] = None,
-):
-    """Start the HTTP API (docs at /docs). Embedded mode (default): SQLite, a SQLite-backed
-    queue and a local worker in ./kmine-data (KMINE_DATA_DIR); production: set KMINE_MODE,
-    KMINE_DATABASE_URL, KMINE_BROKER_URL, KMINE_SECRET_KEY and run `kmine worker` elsewhere."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    import uvicorn
-
-    from server.app import create_app
-    from server.bootstrap import prepare
-    from server.core.settings import SettingsError, get_settings
-
-    settings = get_settings()
-    try:
-        prepare(settings, migrate=migrate, echo=typer.echo)
-    except SettingsError as e:
-        _fail(str(e))
-    embedded = settings.mode == "embedded"
-    if demo and embedded:
-        _start_demo(settings)
-    child = None
-    if worker if worker is not None else embedded:
-        child = subprocess.Popen([sys.executable, "-m", "kmine.cli", "worker"], env=dict(os.environ))
-        typer.echo(f"kmine: local worker started (pid {child.pid})")
-    typer.echo(f"kmine: API on http://{host}:{port} (docs: http://{host}:{port}/docs), data in {settings.data_dir}")
-    # uvicorn re-raises the SIGTERM it handled once it has shut down: turn it into SystemExit so
-    # the local worker below is stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    api = create_app(settings, prepare=False)
-    if ui if ui is not None else embedded:
-        api = _mount_ui(api, settings, host, port)
-    try:
-        uvicorn.run(api, host=host, port=port, log_level="info")
-    finally:
-        if child is not None:
-            child.terminate()
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-
-
-def _mount_ui(api, settings, host: str, port: int):
-    """The web UI at /ui: an HTTP client of this same server, authenticated with the admin token."""
-    import os
-
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    try:
-        import gradio as gr
-
-        from webui.app import build_ui
-    except ImportError as err:
-        typer.echo(f"kmine: web UI not served ({err}); the API is unaffected")
-        return api
-    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    blocks = build_ui(f"http://{local}:{port}", settings.admin_token_file.read_text().strip())
-    api = gr.mount_gradio_app(api, blocks, path="/ui", show_api=False, ssr_mode=False)
-    api.state.ui_mounted = True
-    typer.echo(f"kmine: web UI on http://{host}:{port}/ui")
-    return api
-
-
-def _start_demo(settings) -> None:
-    """First start only: import the demo dataset and queue a short training on it."""
-    from server.bootstrap import import_demo
-    from server.core.db import session_scope
-    from server.core.models import Split
-    from server.services.jobs import submit
-    from sqlalchemy import select
-
-    dataset_id = import_demo(settings, echo=typer.echo)
-    if dataset_id is None:
-        return
-    with session_scope(settings) as session:
-        split_id = session.scalar(select(Split.id).where(Split.dataset_id == dataset_id))
-        job = submit(session, settings, "train", split_id, None,
-                     # Chest X-rays: one box per lung prompts SAM far better than one around both.
-                     {"schedule": "continuous", "max_epochs": 6, "size": 224, "batch_size": 4, "lr": 3e-4,
-                      "prompts": {"kinds": "points+box", "per_component": True}})
-        typer.echo(f"kmine: queued demo training job {job.id}; its model becomes the dataset's active model")
-
-
-@app.command()
-def worker(
-    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
-    hostname: Annotated[Optional[str], typer.Option(help="Worker name (default: celery's).")] = None,
-):
-    """Run a job worker: one job at a time (start one per GPU, e.g. with CUDA_VISIBLE_DEVICES).
-    It reads the same KMINE_* settings as the server (database, broker, data directory)."""
-    from server.core.settings import SettingsError, get_settings
-
-    settings = get_settings()
-    try:
-        settings.check_production()
-    except SettingsError as e:
-        _fail(str(e))
-    from worker.celery_app import app as celery
-
-    argv = ["worker", f"--loglevel={loglevel}", "--pool=solo", "--concurrency=1", "-Q", settings.queue,
-            "--without-gossip", "--without-mingle"]
-    if hostname:
-        argv.append(f"--hostname={hostname}")
-    celery.worker_main(argv)
 
 
 if __name__ == "__main__":

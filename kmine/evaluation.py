@@ -25,6 +25,7 @@ from kmine.data import (
     resize_shortest_center_crop,
 )
 from kmine.metrics import dice_iou, mean_std
+from kmine.teacher.types import Teacher
 
 FRAMES = ("crop", "full")
 
@@ -69,8 +70,10 @@ def _pair(sample, frame: str, size: int) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
-def evaluate(predictor, index, stems: list[str], mode: str = "student", frame: str = "crop", progress: bool = True) -> EvalReport:
-    """Score ``predictor`` (a :class:`kmine.predict.Predictor`) on labelled ``stems`` of ``index``."""
+def evaluate(predictor, index, stems: list[str], mode: str = "student", frame: str = "crop", progress: bool = True,
+             teacher: Teacher | None = None) -> EvalReport:
+    """Score ``predictor`` (a :class:`kmine.predict.Predictor`) on labelled ``stems`` of ``index``;
+    ``teacher`` refines in ``refine`` mode (default: the predictor's own)."""
     if frame not in FRAMES:
         raise ValueError(f"frame {frame!r} unknown; choose one of {', '.join(FRAMES)}")
     rows = []
@@ -79,7 +82,7 @@ def evaluate(predictor, index, stems: list[str], mode: str = "student", frame: s
         if sample.mask_path is None:
             raise ValueError(f"{stem} has no usable mask in {index.root}; it cannot be scored")
         image, truth = _pair(sample, frame, predictor.size)
-        pred = predictor.predict(image, mode).mask
+        pred = predictor.predict(image, mode, teacher=teacher).mask
         dice, iou = dice_iou(pred, truth)
         rows.append({"stem": stem, "dice": dice, "iou": iou})
     return EvalReport(rows, mode, frame)

@@ -56,3 +56,20 @@ def demo_dataset_id(settings: Settings) -> int | None:
         if meta is None:
             return None
         return session.scalar(select(Dataset.id).where(Dataset.id == int(meta.value)))
+
+
+def start_demo(settings: Settings, echo=print) -> None:
+    """First start only: import the demo dataset and queue a short training on it."""
+    from server.core.models import Split
+    from server.services.jobs import submit
+
+    dataset_id = import_demo(settings, echo=echo)
+    if dataset_id is None:
+        return
+    with session_scope(settings) as session:
+        split_id = session.scalar(select(Split.id).where(Split.dataset_id == dataset_id))
+        job = submit(session, settings, "train", split_id, None,
+                     # Chest X-rays: one box per lung prompts SAM far better than one around both.
+                     {"schedule": "continuous", "max_epochs": 6, "size": 224, "batch_size": 4, "lr": 3e-4,
+                      "prompts": {"kinds": "points+box", "per_component": True}})
+        echo(f"kmine: queued demo training job {job.id}; its model becomes the dataset's active model")

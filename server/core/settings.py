@@ -30,7 +30,6 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="default: sqlite:///<data_dir>/kmine.sqlite")
     broker_url: str | None = Field(default=None, description="default (embedded): sqla+sqlite:///<data_dir>/broker.sqlite")
     queue: str = "kmine"
-    weights_dir: Path | None = None
     secret_key: str = DEFAULT_SECRET
     device: str = "auto"
     demo_dataset: Path | None = None  # default: ../shared/data/covid-qu-ex-sample when present
@@ -91,9 +90,10 @@ class Settings(BaseSettings):
         return self.data_dir / "admin_token"
 
     def resolved_weights_dir(self) -> Path:
+        """The weights folder: the engine reads ``KMINE_WEIGHTS_DIR`` (one reader of it)."""
         from kmine.weights import default_weights_dir
 
-        return self.weights_dir.expanduser().resolve() if self.weights_dir else default_weights_dir()
+        return default_weights_dir().expanduser().resolve()
 
     def resolved_demo_dataset(self) -> Path | None:
         if self.demo_dataset is not None:

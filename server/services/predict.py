@@ -1,5 +1,5 @@
-"""Prediction in the API process: students loaded per model (checked against their
-checksum), teachers built once, SAM encodings cached on disk by image content. Also what
+"""Prediction in the API process, with the students and teachers of :mod:`server.core.runtime`
+(checksummed, built once, SAM encodings cached on disk by image content). Also what
 labelling needs: SAM re-prompted with a person's clicks, and unlabelled images ranked by how
 much the student and SAM disagree (scores cached per model and image content)."""
 
@@ -8,89 +8,56 @@ from __future__ import annotations
 import base64
 import threading
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kmine.data import mask_png
 from kmine.metrics import dice_iou
 from kmine.predict import Prediction, Predictor, decode_prompts, user_prompt_set
 from kmine.prompts import PromptConfig
-from server.core.models import Model
-from server.core.settings import Settings
-from kmine.weights import file_sha256
-from kmine.data import mask_png
+from kmine.teacher import Teacher
 from server.core.errors import BadInput
+from server.core.models import Model
+from server.core.runtime import Runtime, model_teacher
+from server.core.settings import Settings
 
 
 class PredictionService:
+    """Predictions, SAM re-prompts and disagreement scores for the API, from one :class:`Runtime`."""
+
     def __init__(self, settings: Settings, max_models: int = 4):
-        self.settings = settings
+        self.runtime = Runtime(settings, max_models=max_models)
         self.max_models = max_models
-        self._students: OrderedDict[tuple[int, str], Predictor] = OrderedDict()
-        self._teachers: dict[str, object] = {}
-        # (model id, checksum, prompt kinds) -> image sha256 -> disagreement record
+        # (model id, checksum) -> image sha256 -> disagreement record
         self._scores: OrderedDict[tuple, dict[str, dict]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _device(self) -> str:
-        from kmine.training.setup import resolve_device
+    def teacher(self, name: str) -> Teacher:
+        return self.runtime.teacher(name)
 
-        return str(resolve_device(self.settings.device))
-
-    def _predictor(self, model: Model) -> Predictor:
-        key = (model.id, model.sha256)
-        if key in self._students:
-            self._students.move_to_end(key)
-            return self._students[key]
-        path = Path(model.checkpoint_path)
-        if not path.is_file():
-            raise BadInput(f"model {model.id}'s checkpoint {path} is missing on this server", 409)
-        if file_sha256(path) != model.sha256:
-            raise BadInput(f"model {model.id}'s checkpoint does not match its recorded checksum; refusing to load it", 409)
-        predictor = Predictor.from_checkpoint(path, device=self._device())
-        self._students[key] = predictor
-        while len(self._students) > self.max_models:
-            self._students.popitem(last=False)
-        return predictor
-
-    def teacher(self, name: str):
-        if name not in self._teachers:
-            from kmine.teacher import EncodingCache, build_teacher
-
-            cache = EncodingCache(max_items=32, disk_dir=self.settings.encodings_dir)
-            try:
-                self._teachers[name] = build_teacher(name, weights_dir=self.settings.resolved_weights_dir(),
-                                                     device=self._device(), cache=cache)
-            except ValueError as err:  # an unknown name: the caller's mistake
-                raise BadInput(str(err)) from None
-        return self._teachers[name]
-
-    def _configured(self, model: Model, mode: str, prompts: str | None) -> Predictor:
+    def _options(self, model: Model, mode: str, prompts: str | None) -> tuple[Predictor, PromptConfig, Teacher | None]:
         """The model's predictor with the prompt kinds asked for and, to refine, its teacher."""
-        base = self._predictor(model)
-        prompt_config = base.prompts
+        predictor = self.runtime.predictor(model)
+        config = predictor.prompts
         if prompts:
             try:
-                prompt_config = PromptConfig.parse(prompts, n_points=base.prompts.n_points)
+                config = PromptConfig.parse(prompts, n_points=config.n_points)
             except ValueError as err:
                 raise BadInput(str(err)) from None
-        teacher = self.teacher(model_teacher(model)) if mode == "refine" else None
-        predictor = Predictor(base.student, size=base.size, teacher=teacher, prompts=prompt_config,
-                              device=str(base.device))
-        predictor.rng = base.rng  # one random stream per model: tie-breaks stay reproducible
-        return predictor
+        teacher = self.runtime.teacher(model_teacher(model)) if mode == "refine" else None
+        return predictor, config, teacher
 
     def predict(self, model: Model, image: np.ndarray, mode: str, prompts: str | None = None,
                 truth: np.ndarray | None = None) -> dict:
         with self._lock:  # one prediction at a time: models and caches are shared
-            predictor = self._configured(model, mode, prompts)
-            result = predictor.predict(image, mode)
+            predictor, config, teacher = self._options(model, mode, prompts)
+            result = predictor.predict(image, mode, teacher=teacher, prompts=config)
         answer = {
             "model_id": model.id,
             "mode": mode,
-            "prompt_kinds": predictor.prompts.label,
+            "prompt_kinds": config.label,
             "width": int(image.shape[1]),
             "height": int(image.shape[0]),
             "mask_png": base64.b64encode(mask_png(result.mask)).decode(),
@@ -137,7 +104,8 @@ class PredictionService:
             chunk = todo[start:start + batch]
             rgbs = [load() for _, load in chunk]
             with self._lock:
-                results = self._configured(model, "refine", None).predict_batch(rgbs, "refine")
+                predictor, config, teacher = self._options(model, "refine", None)
+                results = predictor.predict_batch(rgbs, "refine", teacher=teacher, prompts=config)
             for (sha, _), result in zip(chunk, results):
                 scores[sha] = disagreement_record(result)
         return [scores[sha] for sha, _ in images]
@@ -152,10 +120,6 @@ def disagreement_record(result: Prediction) -> dict:
     dice, _ = dice_iou(result.student_mask, result.refined_mask)
     return {"disagreement": 1.0 - float(dice), "student_sam_dice": float(dice), "student_pixels": student_px,
             "sam_pixels": int(result.refined_mask.sum())}
-
-
-def model_teacher(model: Model | None) -> str:
-    return (model.config or {}).get("teacher", "mobilesam") if model is not None else "mobilesam"
 
 
 def pick_model(session: Session, model_id: int | None, dataset_ids: list[int]) -> Model:

@@ -1,0 +1,84 @@
+"""The ``kmine`` console script: the composition root.
+
+It takes the engine's commands (``kmine.cli``: split, train, predict, …) and adds the two
+that start services: ``serve`` (the API, and in embedded mode a local worker, the demo and the
+web UI) and ``worker``. Only this module knows all of ``kmine``, ``server``, ``worker`` and
+``webui``; each of them knows less (``tests/test_architecture.py`` holds them to it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from kmine.cli import _fail, app
+
+__all__ = ["app", "main"]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[Optional[bool], typer.Option("--worker/--no-worker", help="Also start a local worker process (default: in embedded mode).")] = None,
+    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Import the demo dataset (../shared/data/covid-qu-ex-sample) on first start and train a first small model.")] = True,
+    migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Bring the database to the current schema first (alembic upgrade head).")] = True,
+    ui: Annotated[Optional[bool], typer.Option("--ui/--no-ui", help="Also serve the web UI at /ui, acting with the admin token (default: in embedded mode only; in production run `python -m webui` behind your own access control).")] = None,
+):
+    """Start the HTTP API (docs at /docs). Embedded mode (default): SQLite, a SQLite-backed
+    queue and a local worker in ./kmine-data (KMINE_DATA_DIR); production: set KMINE_MODE,
+    KMINE_DATABASE_URL, KMINE_BROKER_URL, KMINE_SECRET_KEY and run `kmine worker` elsewhere."""
+    from server.core.settings import SettingsError, get_settings
+    from server.serve import run
+
+    settings = get_settings()
+    mount = _mount_ui if (ui if ui is not None else settings.mode == "embedded") else None
+    try:
+        run(settings, host, port, worker=worker, demo=demo, migrate=migrate, ui=mount, echo=typer.echo)
+    except SettingsError as err:
+        _fail(str(err))
+
+
+def _mount_ui(api, settings, host: str, port: int):
+    """The web UI at /ui: an HTTP client of this same server, authenticated with the admin token."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio as gr
+
+        from webui.app import build_ui
+    except ImportError as err:
+        typer.echo(f"kmine: web UI not served ({err}); the API is unaffected")
+        return api
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    blocks = build_ui(f"http://{local}:{port}", settings.admin_token_file.read_text().strip())
+    api = gr.mount_gradio_app(api, blocks, path="/ui", show_api=False, ssr_mode=False)
+    api.state.ui_mounted = True
+    typer.echo(f"kmine: web UI on http://{host}:{port}/ui")
+    return api
+
+
+@app.command()
+def worker(
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    hostname: Annotated[Optional[str], typer.Option(help="Worker name (default: celery's).")] = None,
+):
+    """Run a job worker: one job at a time (start one per GPU, e.g. with CUDA_VISIBLE_DEVICES).
+    It reads the same KMINE_* settings as the server (database, broker, data directory)."""
+    from server.core.settings import SettingsError, get_settings
+    from worker.main import run_worker
+
+    try:
+        run_worker(get_settings(), loglevel, hostname)
+    except SettingsError as err:
+        _fail(str(err))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The one place the API and the worker build the engine's models for a job or a request.
+
+Which device, which teacher a model goes with (its training config's, else the engine's
+default), checksum-verified student checkpoints, and teachers whose SAM encodings are cached
+in ``<data_dir>/encodings`` by image content. A :class:`Runtime` keeps what it built for the
+life of its process: a few students (LRU) and one teacher per name.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+from kmine.predict import Predictor
+from kmine.teacher import DEFAULT_TEACHER, Teacher
+from kmine.weights import WeightsError, file_sha256
+from server.core.errors import BadInput
+from server.core.models import Model
+from server.core.settings import Settings
+
+
+def model_teacher(model: Model | None) -> str:
+    """The teacher ``model`` was trained with (the default teacher for none or an unknown one)."""
+    return (model.config or {}).get("teacher", DEFAULT_TEACHER) if model is not None else DEFAULT_TEACHER
+
+
+def verified_checkpoint(model: Model) -> Path:
+    """``model``'s checkpoint file, refused (409) when missing or not matching its checksum."""
+    path = Path(model.checkpoint_path)
+    if not path.is_file():
+        raise BadInput(f"model {model.id}'s checkpoint is missing on this server", 409)
+    if file_sha256(path) != model.sha256:
+        raise BadInput(f"model {model.id}'s checkpoint does not match its recorded checksum; refusing to load it", 409)
+    return path
+
+
+class Runtime:
+    """Students and teachers built once per process from the settings.
+
+    max_models: students kept in memory (least recently used dropped first).
+    cache_items: SAM encodings each teacher keeps in memory (4 MiB each for MobileSAM);
+        all of them also go to ``settings.encodings_dir``.
+    """
+
+    def __init__(self, settings: Settings, max_models: int = 4, cache_items: int = 32):
+        self.settings = settings
+        self.max_models = max_models
+        self.cache_items = cache_items
+        self._students: OrderedDict[tuple[int, str], Predictor] = OrderedDict()
+        self._teachers: dict[str, Teacher] = {}
+
+    @property
+    def device(self) -> str:
+        from kmine.training.setup import resolve_device
+
+        return str(resolve_device(self.settings.device))
+
+    def engine_paths(self) -> dict[str, str]:
+        """The server-owned training settings (never a client's): weights, device, encodings."""
+        return {"weights_dir": str(self.settings.resolved_weights_dir()), "device": self.settings.device,
+                "cache_dir": str(self.settings.encodings_dir)}
+
+    def predictor(self, model: Model) -> Predictor:
+        """``model``'s student, loaded once and checked against its checksum."""
+        key = (model.id, model.sha256)
+        if key in self._students:
+            self._students.move_to_end(key)
+            return self._students[key]
+        predictor = Predictor.from_checkpoint(verified_checkpoint(model), device=self.device)
+        self._students[key] = predictor
+        while len(self._students) > self.max_models:
+            self._students.popitem(last=False)
+        return predictor
+
+    def teacher(self, name: str) -> Teacher:
+        """Teacher ``name``, built once; an unknown name is refused (422), missing weights 409."""
+        if name not in self._teachers:
+            from kmine.teacher import build_teacher
+
+            try:
+                self._teachers[name] = build_teacher(
+                    name, weights_dir=self.settings.resolved_weights_dir(), device=self.device,
+                    cache_dir=self.settings.encodings_dir, cache_items=self.cache_items)
+            except WeightsError:
+                raise BadInput(f"teacher {name!r} is not installed on this server (its weights are missing)", 409) from None
+            except ValueError as err:  # an unknown name: the caller's mistake
+                raise BadInput(str(err)) from None
+        return self._teachers[name]

@@ -1,0 +1,52 @@
+"""``kmine serve``: prepare the installation, start the API (and, embedded, a local worker
+process and the demo), stop the worker with the API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Callable
+
+from fastapi import FastAPI
+
+from server.core.settings import Settings
+
+UiMount = Callable[[FastAPI, Settings, str, int], FastAPI]
+
+
+def run(settings: Settings, host: str, port: int, *, worker: bool | None = None, demo: bool = True,
+        migrate: bool = True, ui: UiMount | None = None, echo=print) -> None:
+    """Serve until stopped. ``worker``: start a local worker (default: in embedded mode);
+    ``ui``: mounts the web UI on the app (the composition root passes it, or None)."""
+    import uvicorn
+
+    from server.app import create_app
+    from server.bootstrap import prepare, start_demo
+
+    prepare(settings, migrate=migrate, echo=echo)
+    embedded = settings.mode == "embedded"
+    if demo and embedded:
+        start_demo(settings, echo=echo)
+    child = None
+    if worker if worker is not None else embedded:
+        # Its own process (``python -m worker``): training must not share the API's interpreter.
+        child = subprocess.Popen([sys.executable, "-m", "worker"], env=dict(os.environ))
+        echo(f"kmine: local worker started (pid {child.pid})")
+    echo(f"kmine: API on http://{host}:{port} (docs: http://{host}:{port}/docs), data in {settings.data_dir}")
+    # uvicorn re-raises the SIGTERM it handled once it has shut down: turn it into SystemExit so
+    # the local worker below is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    api = create_app(settings, prepare=False)
+    if ui is not None:
+        api = ui(api, settings, host, port)
+    try:
+        uvicorn.run(api, host=host, port=port, log_level="info")
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()

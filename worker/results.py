@@ -1,0 +1,66 @@
+"""What a finished training leaves in the database: its model and its pseudo-labels."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from kmine.training import TrainConfig, TrainResult
+from kmine.training.config import MINING_SCHEDULES
+from kmine.weights import file_sha256
+from server.core.db import session_factory
+from server.core.models import Dataset, Image, Job, Mask, Model, clean_json
+from server.core.settings import Settings
+from server.core.storage import BlobStore
+
+
+def register_model(job_id: int, settings: Settings, tc: TrainConfig, result: TrainResult, dataset_id: int | None) -> int:
+    """Keep the run's best checkpoint under ``models/`` and record it; the dataset's first
+    model becomes its active one. Returns the model id."""
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    digest = file_sha256(result.best_checkpoint)
+    kept = settings.models_dir / f"job-{job_id}-{digest[:12]}.pt"
+    shutil.copyfile(result.best_checkpoint, kept)
+    with session_factory(settings)() as session:
+        dataset = session.get(Dataset, dataset_id) if dataset_id else None
+        has_active = dataset is not None and session.scalar(
+            select(Model.id).where(Model.dataset_id == dataset_id, Model.active.is_(True))) is not None
+        model = Model(dataset_id=dataset_id, job_id=job_id, name=f"job {job_id} ({tc.schedule})",
+                      config=clean_json(tc.to_dict() | {"data": None, "split": None, "weights_dir": None, "cache_dir": None}),
+                      metrics=clean_json(result.best), checkpoint_path=str(kept), sha256=digest,
+                      active=dataset is not None and not has_active)
+        session.add(model)
+        session.flush()
+        session.execute(update(Job).where(Job.id == job_id).values(model_id=model.id))
+        session.commit()
+        return model.id
+
+
+def save_pseudo_labels(job_id, settings, tc, run_dir: Path, split_path: Path, ids: dict[str, int]) -> int:
+    """The run's pseudo-labels (kept in ``last.pt``: the one-time ones, or in the continuous
+    schedule each image's latest) as ``pseudo_label`` masks at each image's full size, so the
+    Label view can start from them."""
+    last = run_dir / "last.pt"
+    if tc.schedule not in MINING_SCHEDULES or not last.exists():
+        return 0
+    from kmine.data import load_split, mask_png, uncrop_mask
+    from kmine.fileio import load_torch
+    from kmine.training.loop import unpack_code
+    from kmine.training.strategy import code_mask
+
+    state = load_torch(last)
+    labels = state.get("pseudo_labels") or {}
+    unlabelled = load_split(split_path).unlabelled
+    store = BlobStore(settings.blobs_dir)
+    size = tc.size
+    with session_factory(settings)() as session:
+        for index, bits in labels.items():
+            stem = unlabelled[int(index)]
+            image = session.get(Image, ids[stem])
+            crop = code_mask(unpack_code(bits.numpy(), size))
+            session.add(Mask(image_id=image.id, kind="pseudo_label", sha256=store.put(mask_png(uncrop_mask(crop, image.height, image.width)))[0],
+                             job_id=job_id, round=1))
+        session.commit()
+    return len(labels)
