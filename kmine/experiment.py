@@ -21,6 +21,7 @@ import yaml
 from kmine.fileio import save_json
 from kmine.metrics import mean_std
 from kmine.prompts import PromptConfig
+from kmine.teacher.backends import DEFAULT_TEACHER, TEACHER_NAMES
 from kmine.training.config import MINING_SCHEDULES, SCHEDULES, TrainConfig
 from kmine.training.strategy import PseudoStrategy
 
@@ -53,7 +54,7 @@ class ExperimentConfig:
     datasets: list[DatasetSpec]
     fractions: list[float] = field(default_factory=lambda: [1.0, 0.75])
     schedules: list[str] = field(default_factory=lambda: list(SCHEDULES))
-    teachers: list[str] = field(default_factory=lambda: ["mobilesam"])
+    teachers: list[str] = field(default_factory=lambda: [DEFAULT_TEACHER])
     prompts: list[str] = field(default_factory=lambda: ["per-component"])
     # name -> PseudoStrategy settings; "default" is the library's default strategy.
     strategies: dict[str, dict] = field(default_factory=lambda: {"default": {}})
@@ -65,6 +66,23 @@ class ExperimentConfig:
     # settings}; run once per dataset and seed on its train images (no masks), so shared by
     # every fraction. None: arms start from the encoder's own weights.
     pretrain: dict | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse unknown schedules, teachers, prompt kinds, strategies and train settings."""
+        for s in self.schedules:
+            if s not in SCHEDULES:
+                raise ValueError(f"schedule {s!r} unknown; choose from {', '.join(SCHEDULES)}")
+        for t in self.teachers:
+            if t not in TEACHER_NAMES:
+                raise ValueError(f"teacher {t!r} unknown; choose from {', '.join(TEACHER_NAMES)}")
+        for p in self.prompts:
+            PromptConfig.parse(p)  # raises on an unknown kind
+        for name, settings in self.strategies.items():
+            try:
+                PseudoStrategy(**settings)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"strategy {name!r}: {e}") from e
+        TrainConfig.from_dict({**self.train, "data": "x"})  # raises on an unknown setting
 
     @classmethod
     def load(cls, path: str | Path) -> "ExperimentConfig":
@@ -81,18 +99,10 @@ class ExperimentConfig:
         raw["datasets"] = [DatasetSpec(**_resolve(d, base)) for d in raw.get("datasets", [])]
         if not raw["datasets"]:
             raise ValueError(f"{path}: no datasets listed")
-        config = cls(**raw)
-        for s in config.schedules:
-            if s not in SCHEDULES:
-                raise ValueError(f"{path}: schedule {s!r} unknown; choose from {', '.join(SCHEDULES)}")
-        for p in config.prompts:
-            PromptConfig.parse(p)  # raises on an unknown kind
-        for name, settings in config.strategies.items():
-            try:
-                PseudoStrategy(**settings)
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"{path}: strategy {name!r}: {e}") from e
-        TrainConfig.from_dict({**config.train, "data": "x"})  # raises on an unknown setting
+        try:
+            config = cls(**raw)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from e
         if config.pretrain is not None:
             try:
                 config.simclr_config(config.datasets[0], 0)

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 
 from kmine.prompts import PromptConfig
+from kmine.teacher.backends import DEFAULT_TEACHER
 from kmine.training.strategy import PseudoStrategy
 
 SCHEDULES = ("supervised", "one-time", "continuous", "extended")
@@ -61,7 +62,7 @@ class TrainConfig:
     k: float = 0.2
     lam: float = 0.25
     seed: int = 0
-    teacher: str = "mobilesam"
+    teacher: str = DEFAULT_TEACHER
     teacher_checkpoint: str | None = None
     prompts: PromptConfig = field(default_factory=PromptConfig)
     strategy: PseudoStrategy = field(default_factory=PseudoStrategy)
