@@ -13,7 +13,7 @@ from kmine.weights import file_sha256
 from server.core.db import session_factory
 from server.core.models import Dataset, Image, Job, Mask, Model, clean_json
 from server.core.settings import Settings
-from server.core.storage import BlobStore
+from server.core.storage import open_store
 
 
 def register_model(job_id: int, settings: Settings, tc: TrainConfig, result: TrainResult, dataset_id: int | None) -> int:
@@ -53,7 +53,7 @@ def save_pseudo_labels(job_id, settings, tc, run_dir: Path, split_path: Path, id
     state = load_torch(last)
     labels = state.get("pseudo_labels") or {}
     unlabelled = load_split(split_path).unlabelled
-    store = BlobStore(settings.blobs_dir)
+    store = open_store(settings)
     size = tc.size
     with session_factory(settings)() as session:
         for index, bits in labels.items():

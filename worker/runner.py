@@ -17,7 +17,7 @@ from server.core.db import session_factory
 from server.core.models import Job, Model, clean_json
 from server.core.runtime import Runtime, model_teacher
 from server.core.settings import Settings
-from server.core.storage import BlobStore
+from server.core.storage import open_store
 from worker.materialise import materialise
 from worker.progress import JobLog, Lease, Progress
 from worker.results import register_model, save_pseudo_labels
@@ -46,7 +46,7 @@ def run_job(job_id: int, settings: Settings) -> str:
     lease.start()
     folder = settings.jobs_dir / str(job_id)
     runtime = Runtime(settings)  # the engine keeps loaded SAM models per process, so this is cheap
-    store = BlobStore(settings.blobs_dir)
+    store = open_store(settings)
     try:
         if split_id is None:
             raise ValueError("the job's split was deleted")

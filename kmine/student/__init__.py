@@ -1,6 +1,11 @@
 """The student network: U-Net++ with a pretrained (or random) encoder."""
 
-from .checkpoint import load_encoder, load_student, read_student_checkpoint, save_student
+from .checkpoint import (
+                       load_encoder,
+                       load_student,
+                       read_student_checkpoint,
+                       save_student,
+)
 from .encoders import (
                        ENCODERS,
                        EncoderSpec,
@@ -8,13 +13,13 @@ from .encoders import (
                        encoder_spec,
                        use_tf_same_padding,
 )
-from .tta import tta_probs
 from .model import (
                        DEFAULT_ENCODER,
                        PretrainedWeightsUnavailableWarning,
                        Student,
                        build_student,
 )
+from .tta import tta_probs
 
 __all__ = [
     "Student", "build_student", "DEFAULT_ENCODER", "PretrainedWeightsUnavailableWarning",

@@ -5,7 +5,13 @@
     decoded = teacher.decode(encodings, prompts)    # cheap, batched across images
 """
 
-from kmine.teacher.backends import BACKENDS, DEFAULT_TEACHER, TEACHER_NAMES, build_teacher, load_model
+from kmine.teacher.backends import (
+    BACKENDS,
+    DEFAULT_TEACHER,
+    TEACHER_NAMES,
+    build_teacher,
+    load_model,
+)
 from kmine.teacher.base import SamTeacher
 from kmine.teacher.cache import EncodingCache, cache_key, image_digest
 from kmine.teacher.decode import decode_masks, group_by_structure, prompt_structure

@@ -17,7 +17,6 @@ from torch import nn
 from kmine.data.preprocess import as_rgb_uint8
 from kmine.prompts import PromptSet
 from kmine.teacher.cache import EncodingCache, cache_key
-from kmine.teacher.types import Decoded, Encoding
 from kmine.teacher.decode import decode_masks, group_by_structure
 from kmine.teacher.transforms import (
     mask_to_prompt_frame,
@@ -26,6 +25,7 @@ from kmine.teacher.transforms import (
     resized_shape,
     scale_coords,
 )
+from kmine.teacher.types import Decoded, Encoding
 
 
 def _chunks(items: list, size: int) -> list[list]:

@@ -36,13 +36,19 @@ from kmine.data import (
 from kmine.fileio import load_torch, save_json, save_torch
 from kmine.losses import dice_bce_per_image, mining_loss
 from kmine.metrics import dice_iou, mean_std
-from kmine.student import build_student, load_encoder, read_student_checkpoint, save_student, tta_probs
+from kmine.student import (
+    build_student,
+    load_encoder,
+    read_student_checkpoint,
+    save_student,
+    tta_probs,
+)
+from kmine.teacher.types import Teacher
 from kmine.training.callbacks import Callback, CallbackList
 from kmine.training.config import MINING_SCHEDULES, TrainConfig
 from kmine.training.pseudo import PseudoLabeler, PseudoStats
-from kmine.training.strategy import split_code
 from kmine.training.setup import RunData, load_run_data, resolve_device
-from kmine.teacher.types import Teacher
+from kmine.training.strategy import split_code
 
 log = logging.getLogger(__name__)
 

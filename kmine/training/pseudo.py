@@ -12,7 +12,14 @@ import torch
 import torch.nn.functional as F
 
 from kmine.metrics import dice_iou
-from kmine.prompts import PromptConfig, PromptSet, components, extract_prompts, mask_box, without_points
+from kmine.prompts import (
+    PromptConfig,
+    PromptSet,
+    components,
+    extract_prompts,
+    mask_box,
+    without_points,
+)
 from kmine.teacher.types import Teacher
 from kmine.training.strategy import PseudoStrategy, choose_multimask, code_mask, combine
 

@@ -8,8 +8,8 @@ attempts left and resumes from its run folder's ``last.pt``; otherwise it fails.
 
 from __future__ import annotations
 
-import socket
 import os
+import socket
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, or_, select, update

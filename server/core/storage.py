@@ -11,6 +11,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from server.core.settings import Settings
+
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -49,3 +51,7 @@ class BlobStore:
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
 
+
+def open_store(settings: Settings) -> BlobStore:
+    """The installation's file store (the one place that chooses a storage backend)."""
+    return BlobStore(settings.blobs_dir)
