@@ -37,6 +37,12 @@ class ApiClient:
     def json(self, method: str, path: str, **kwargs) -> Any:
         return self.request(method, path, **kwargs).json()
 
+    # ---- what the server offers ----
+    def options(self) -> dict:
+        """The choices a client may offer (prompt kinds, teachers, schedules, modes, ...) and the
+        server's limits: the UI shows these instead of lists of its own."""
+        return self.json("GET", "/options")
+
     # ---- datasets and splits ----
     def datasets(self) -> list[dict]:
         return self.json("GET", "/datasets")
