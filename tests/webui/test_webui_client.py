@@ -45,3 +45,128 @@ def test_curves_are_drawn_with_ticks_legend_and_phase_mark():
         assert (np.abs(chart.astype(int) - colour).sum(-1) < 10).sum() > 100
     empty = np.asarray(plots.line_chart({}, "Loss"))
     assert empty.shape == chart.shape and (empty < 200).any()  # says "no data yet"
+
+
+# ------------------------------------------------------------------ the UI's composition
+
+OPTIONS = {"prompt_kinds": ["per-component", "points", "box", "points+box", "points+box+mask"],
+           "teachers": ["mobilesam", "litemedsam"], "default_teacher": "mobilesam",
+           "schedules": ["supervised", "one-time", "continuous", "extended"],
+           "mining_schedules": ["one-time", "continuous"], "modes": ["student", "refine"],
+           "frames": ["paper", "full"], "subsets": ["val", "test"], "limits": {}}
+
+
+def fake_api(routes: dict) -> ApiClient:
+    """An ApiClient whose server answers ``routes`` (path after /api/v1 → JSON), else 404."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v1")
+        if path in routes:
+            return httpx.Response(200, json=routes[path])
+        return httpx.Response(404, json={"detail": f"no {path}"})
+
+    api = ApiClient("http://kmine.test", "t")
+    api._http = httpx.Client(base_url=api.api_url, transport=httpx.MockTransport(answer))
+    return api
+
+
+def by_id(ui, elem_id: str):
+    return next(b for b in ui.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
+def values(component) -> list:
+    return [value for _, value in component.choices]
+
+
+def test_options_are_read_and_their_failure_is_a_message():
+    assert fake_api({"/options": OPTIONS}).options() == OPTIONS
+    with pytest.raises(ApiError, match="no /options"):
+        fake_api({}).options()
+
+
+def test_the_ui_offers_the_servers_choices():
+    from webui.app import compose
+
+    ui = compose(fake_api({"/options": OPTIONS}))
+    schedule = by_id(ui, "jobs-schedule")
+    assert values(schedule) == OPTIONS["schedules"] and schedule.value == "continuous"
+    assert "one-time / continuous" in schedule.label
+    teacher = next(b for b in ui.blocks.values() if getattr(b, "label", None) == "Teacher")
+    assert values(teacher) == OPTIONS["teachers"] and teacher.value == "mobilesam"
+    kinds = [b for b in ui.blocks.values() if getattr(b, "label", "") and "Prompt kinds" in b.label]
+    assert sorted(values(k)[0] for k in kinds) == ["model default", "per-component"]
+    assert values(by_id(ui, "predict-mode")) == ["student", "refine"]
+    assert "⚠" not in by_id(ui, "kmine-status").value
+
+
+def test_the_ui_comes_up_without_the_servers_options():
+    """Built while the server does not answer: empty choices and one line saying why; a page
+    load fills them in once the server answers."""
+    from webui.app import build_ui, late_options
+    from webui.views.jobs import JobsView
+
+    ui = build_ui("http://127.0.0.1:9", "t")
+    status = by_id(ui, "kmine-status").value
+    assert "cannot read the server's choices" in status and "cannot reach the server" in status
+    assert status.count("\n") == 0
+    assert by_id(ui, "jobs-schedule").choices == []
+
+    with __import__("gradio").Blocks():
+        jobs = JobsView(fake_api({}), {})
+    updates, problem = late_options(fake_api({}), [jobs])
+    assert "no /options" in problem and len(updates) == 3
+    updates, problem = late_options(fake_api({"/options": OPTIONS}), [jobs])
+    assert problem is None and updates[0]["choices"] == OPTIONS["schedules"]
+    assert updates[1]["value"] == "mobilesam" and jobs.default_teacher == "mobilesam"
+
+
+def test_prompt_choices_become_job_settings_and_back():
+    from webui.views.jobs import prompt_label, prompt_settings
+
+    for choice in OPTIONS["prompt_kinds"]:
+        assert prompt_label(prompt_settings(choice)) == choice
+    assert prompt_label(None) == "per-component"  # the engine's default
+    assert prompt_label({"kinds": "box", "per_component": True}) == "box per component"
+
+
+def test_tables_need_no_pandas():
+    from webui.views.common import table
+
+    assert table([{"a": 1}, {"b": 2, "a": 3}]) == {"headers": ["a", "b"], "data": [[1, ""], [3, 2]]}
+    assert table([]) == {"headers": [], "data": []}
+
+
+def test_clicks_and_brush_strokes():
+    from webui.views.label_edit import add_click, edited_mask, no_prompts, prompt_list, undo_click
+
+    p = add_click(no_prompts(), "box", 1, 2)
+    assert p["corner"] == [1, 2] and prompt_list(p)[0]["points"] == [[1, 2]]  # a pending corner shows
+    p = add_click(add_click(p, "box", 30, 40), "bg", 5, 5)
+    assert p["box"] == [1, 2, 30, 40] and p["points"] == [[5, 5]] and p["labels"] == [0]
+    assert undo_click(p)["points"] == [] and undo_click(undo_click(p))["box"] is None
+    mask = np.zeros((10, 10), bool)
+    mask[:, :5] = True
+    strokes = np.zeros((20, 20, 4), np.uint8)
+    strokes[:, 14:, :] = (0, 200, 120, 255)  # green: add the right quarter
+    strokes[:4, :, :] = (255, 45, 85, 255)  # red: remove the top rows
+    edited = edited_mask({"layers": [strokes]}, mask)
+    assert edited[5, 8] and edited[5, 2] and not edited[0, 2] and not edited[5, 6]
+
+
+def test_webui_imports_only_its_own_and_ui_libraries():
+    """The web UI is only an HTTP client: no kmine, server or worker import (nor pandas)."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    allowed = set(sys.stdlib_module_names) | {"gradio", "httpx", "numpy", "PIL", "webui"}
+    root = Path(__file__).resolve().parents[2] / "webui"
+    found = {}
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            for name in names:
+                if name.split(".")[0] not in allowed:
+                    found.setdefault(str(path.relative_to(root.parent)), []).append(name)
+    assert not found, found
