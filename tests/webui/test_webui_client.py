@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("gradio")
-from webui import overlay  # noqa: E402
-from webui.client import ApiClient, ApiError, error_message  # noqa: E402
+from webui import overlay
+from webui.client import ApiClient, ApiError, error_message
 
 
 def test_error_messages_are_readable():
@@ -137,7 +137,13 @@ def test_tables_need_no_pandas():
 
 
 def test_clicks_and_brush_strokes():
-    from webui.views.label_edit import add_click, edited_mask, no_prompts, prompt_list, undo_click
+    from webui.views.label_edit import (
+        add_click,
+        edited_mask,
+        no_prompts,
+        prompt_list,
+        undo_click,
+    )
 
     p = add_click(no_prompts(), "box", 1, 2)
     assert p["corner"] == [1, 2] and prompt_list(p)[0]["points"] == [[1, 2]]  # a pending corner shows
