@@ -1,4 +1,8 @@
-"""The API client turns errors into readable messages (no server needed)."""
+"""The API client and the UI's composition against the real API (the server app in embedded
+mode, in-process: SQLite in a temporary folder), and against a closed port for a server that
+does not answer; plus the UI's pure helpers."""
+
+import socket
 
 import httpx
 import numpy as np
@@ -18,9 +22,61 @@ def test_error_messages_are_readable():
     assert "(HTTP 500)" in error_message(httpx.Response(500, text="<html>boom</html>"))
 
 
+def closed_url() -> str:
+    """The URL of a port nothing listens on: bound to get a free one, then closed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def unreachable() -> ApiClient:
+    return ApiClient(closed_url(), "t", timeout=5)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    from server.core.settings import Settings
+
+    # embedded, whatever KMINE_* the environment sets: the database and broker URLs default
+    # to SQLite files in data_dir
+    return Settings(mode="embedded", data_dir=tmp_path_factory.mktemp("kmine-data"), database_url=None,
+                    broker_url=None, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def api(settings):
+    """An ApiClient of the real server app: its startup migrates the database and writes the
+    admin token, which the client then sends."""
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+    from server.core.db import get_engine
+
+    with TestClient(create_app(settings, prepare=True), base_url="http://testserver/api/v1") as http:
+        token = settings.admin_token_file.read_text().strip()
+        http.headers["Authorization"] = f"Bearer {token}"
+        yield ApiClient("http://testserver", token, http=http)
+    get_engine(settings).dispose()
+
+
 def test_unreachable_server_is_a_message():
     with pytest.raises(ApiError, match="cannot reach the server"):
-        ApiClient("http://127.0.0.1:9", "t", timeout=2).datasets()
+        unreachable().datasets()
+
+
+def test_the_real_servers_errors_are_messages(api):
+    assert api.datasets() == []
+    with pytest.raises(ApiError, match=r"^dataset 424242 not found \(HTTP 404\)$"):
+        api.dataset(424242)
+    http = api._http
+    saved = http.headers["Authorization"]
+    http.headers["Authorization"] = "Bearer not-the-token"
+    try:
+        with pytest.raises(ApiError, match="check the API token"):
+            api.datasets()
+    finally:
+        http.headers["Authorization"] = saved
 
 
 def test_overlay_draws_masks_and_prompts():
@@ -49,26 +105,6 @@ def test_curves_are_drawn_with_ticks_legend_and_phase_mark():
 
 # ------------------------------------------------------------------ the UI's composition
 
-OPTIONS = {"prompt_kinds": ["per-component", "points", "box", "points+box", "points+box+mask"],
-           "teachers": ["mobilesam", "litemedsam"], "default_teacher": "mobilesam",
-           "schedules": ["supervised", "one-time", "continuous", "extended"],
-           "mining_schedules": ["one-time", "continuous"], "modes": ["student", "refine"],
-           "frames": ["paper", "full"], "subsets": ["val", "test"], "limits": {}}
-
-
-def fake_api(routes: dict) -> ApiClient:
-    """An ApiClient whose server answers ``routes`` (path after /api/v1 → JSON), else 404."""
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        path = request.url.path.removeprefix("/api/v1")
-        if path in routes:
-            return httpx.Response(200, json=routes[path])
-        return httpx.Response(404, json={"detail": f"no {path}"})
-
-    api = ApiClient("http://kmine.test", "t")
-    api._http = httpx.Client(base_url=api.api_url, transport=httpx.MockTransport(answer))
-    return api
-
 
 def by_id(ui, elem_id: str):
     return next(b for b in ui.blocks.values() if getattr(b, "elem_id", None) == elem_id)
@@ -78,52 +114,73 @@ def values(component) -> list:
     return [value for _, value in component.choices]
 
 
-def test_options_are_read_and_their_failure_is_a_message():
-    assert fake_api({"/options": OPTIONS}).options() == OPTIONS
-    with pytest.raises(ApiError, match="no /options"):
-        fake_api({}).options()
+def test_options_are_read_and_their_failure_is_a_message(api, settings):
+    from kmine.predict import MODES
+    from kmine.prompts import PROMPT_CHOICES
+    from kmine.teacher import DEFAULT_TEACHER, TEACHER_NAMES
+    from kmine.training.config import MINING_SCHEDULES, SCHEDULES
+
+    options = api.options()
+    assert options == api._http.get("/options").json()
+    assert options["prompt_kinds"] == list(PROMPT_CHOICES)
+    assert options["teachers"] == list(TEACHER_NAMES) and options["default_teacher"] == DEFAULT_TEACHER
+    assert options["schedules"] == list(SCHEDULES) and options["mining_schedules"] == list(MINING_SCHEDULES)
+    assert options["modes"] == list(MODES)
+    assert options["limits"]["max_files"] == settings.max_files
+    with pytest.raises(ApiError, match="cannot reach the server"):
+        unreachable().options()
 
 
-def test_the_ui_offers_the_servers_choices():
+def test_the_ui_offers_the_servers_choices(api):
+    from kmine.predict import MODES
+    from kmine.prompts import PROMPT_CHOICES
+    from kmine.teacher import DEFAULT_TEACHER, TEACHER_NAMES
+    from kmine.training.config import MINING_SCHEDULES, SCHEDULES
     from webui.app import compose
 
-    ui = compose(fake_api({"/options": OPTIONS}))
+    ui = compose(api)
     schedule = by_id(ui, "jobs-schedule")
-    assert values(schedule) == OPTIONS["schedules"] and schedule.value == "continuous"
-    assert "one-time / continuous" in schedule.label
+    assert values(schedule) == list(SCHEDULES) and schedule.value == "continuous"
+    assert " / ".join(MINING_SCHEDULES) in schedule.label
     teacher = next(b for b in ui.blocks.values() if getattr(b, "label", None) == "Teacher")
-    assert values(teacher) == OPTIONS["teachers"] and teacher.value == "mobilesam"
-    kinds = [b for b in ui.blocks.values() if getattr(b, "label", "") and "Prompt kinds" in b.label]
-    assert sorted(values(k)[0] for k in kinds) == ["model default", "per-component"]
-    assert values(by_id(ui, "predict-mode")) == ["student", "refine"]
+    assert values(teacher) == list(TEACHER_NAMES) and teacher.value == DEFAULT_TEACHER
+    kinds = {b.label: values(b) for b in ui.blocks.values() if getattr(b, "label", "") and "Prompt kinds" in b.label}
+    assert kinds == {"Prompt kinds": list(PROMPT_CHOICES), "Prompt kinds (SAM)": ["model default", *PROMPT_CHOICES]}
+    assert values(by_id(ui, "predict-mode")) == list(MODES)
     assert "⚠" not in by_id(ui, "kmine-status").value
 
 
-def test_the_ui_comes_up_without_the_servers_options():
+def test_the_ui_comes_up_without_the_servers_options(api):
     """Built while the server does not answer: empty choices and one line saying why; a page
     load fills them in once the server answers."""
+    import gradio as gr
+
+    from kmine.teacher import DEFAULT_TEACHER
+    from kmine.training.config import SCHEDULES
     from webui.app import build_ui, late_options
     from webui.views.jobs import JobsView
 
-    ui = build_ui("http://127.0.0.1:9", "t")
+    ui = build_ui(closed_url(), "t")
     status = by_id(ui, "kmine-status").value
     assert "cannot read the server's choices" in status and "cannot reach the server" in status
     assert status.count("\n") == 0
     assert by_id(ui, "jobs-schedule").choices == []
 
-    with __import__("gradio").Blocks():
-        jobs = JobsView(fake_api({}), {})
-    updates, problem = late_options(fake_api({}), [jobs])
-    assert "no /options" in problem and len(updates) == 3
-    updates, problem = late_options(fake_api({"/options": OPTIONS}), [jobs])
-    assert problem is None and updates[0]["choices"] == OPTIONS["schedules"]
-    assert updates[1]["value"] == "mobilesam" and jobs.default_teacher == "mobilesam"
+    with gr.Blocks():
+        jobs = JobsView(unreachable(), {})
+    updates, problem = late_options(unreachable(), [jobs])
+    assert "cannot reach the server" in problem and len(updates) == 3
+    assert jobs.default_teacher == ""
+    updates, problem = late_options(api, [jobs])  # the server answers now
+    assert problem is None and updates[0]["choices"] == list(SCHEDULES)
+    assert updates[1]["value"] == DEFAULT_TEACHER and jobs.default_teacher == DEFAULT_TEACHER
 
 
 def test_prompt_choices_become_job_settings_and_back():
+    from kmine.prompts import PROMPT_CHOICES
     from webui.views.jobs import prompt_label, prompt_settings
 
-    for choice in OPTIONS["prompt_kinds"]:
+    for choice in PROMPT_CHOICES:
         assert prompt_label(prompt_settings(choice)) == choice
     assert prompt_label(None) == "per-component"  # the engine's default
     assert prompt_label({"kinds": "box", "per_component": True}) == "box per component"
