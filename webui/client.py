@@ -15,12 +15,16 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, api_url: str, token: str, timeout: float = 300.0):
+    def __init__(self, api_url: str, token: str, timeout: float = 300.0, http: httpx.Client | None = None):
+        """``http``: an HTTP client to send the calls through instead of a new one (e.g. an
+        in-process ``TestClient`` of the server); it must already carry ``api_url`` as its
+        base URL and the token in its ``Authorization`` header."""
         self.api_url = api_url.rstrip("/")
         if not self.api_url.endswith("/api/v1"):
             self.api_url += "/api/v1"
-        self._http = httpx.Client(base_url=self.api_url, headers={"Authorization": f"Bearer {token}"},
-                                  timeout=timeout)
+        if http is None:
+            http = httpx.Client(base_url=self.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+        self._http = http
 
     # ---- plumbing ----
     def request(self, method: str, path: str, **kwargs) -> httpx.Response:
@@ -36,6 +40,12 @@ class ApiClient:
 
     def json(self, method: str, path: str, **kwargs) -> Any:
         return self.request(method, path, **kwargs).json()
+
+    # ---- what the server offers ----
+    def options(self) -> dict:
+        """The choices a client may offer (prompt kinds, teachers, schedules, modes, ...) and the
+        server's limits: the UI shows these instead of lists of its own."""
+        return self.json("GET", "/options")
 
     # ---- datasets and splits ----
     def datasets(self) -> list[dict]:

@@ -1,12 +1,16 @@
-"""The API client turns errors into readable messages (no server needed)."""
+"""The API client and the UI's composition against the real API (the server app in embedded
+mode, in-process: SQLite in a temporary folder), and against a closed port for a server that
+does not answer; plus the UI's pure helpers."""
+
+import socket
 
 import httpx
 import numpy as np
 import pytest
 
 pytest.importorskip("gradio")
-from webui import overlay  # noqa: E402
-from webui.client import ApiClient, ApiError, error_message  # noqa: E402
+from webui import overlay
+from webui.client import ApiClient, ApiError, error_message
 
 
 def test_error_messages_are_readable():
@@ -18,9 +22,61 @@ def test_error_messages_are_readable():
     assert "(HTTP 500)" in error_message(httpx.Response(500, text="<html>boom</html>"))
 
 
+def closed_url() -> str:
+    """The URL of a port nothing listens on: bound to get a free one, then closed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def unreachable() -> ApiClient:
+    return ApiClient(closed_url(), "t", timeout=5)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    from server.core.settings import Settings
+
+    # embedded, whatever KMINE_* the environment sets: the database and broker URLs default
+    # to SQLite files in data_dir
+    return Settings(mode="embedded", data_dir=tmp_path_factory.mktemp("kmine-data"), database_url=None,
+                    broker_url=None, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def api(settings):
+    """An ApiClient of the real server app: its startup migrates the database and writes the
+    admin token, which the client then sends."""
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+    from server.core.db import get_engine
+
+    with TestClient(create_app(settings, prepare=True), base_url="http://testserver/api/v1") as http:
+        token = settings.admin_token_file.read_text().strip()
+        http.headers["Authorization"] = f"Bearer {token}"
+        yield ApiClient("http://testserver", token, http=http)
+    get_engine(settings).dispose()
+
+
 def test_unreachable_server_is_a_message():
     with pytest.raises(ApiError, match="cannot reach the server"):
-        ApiClient("http://127.0.0.1:9", "t", timeout=2).datasets()
+        unreachable().datasets()
+
+
+def test_the_real_servers_errors_are_messages(api):
+    assert api.datasets() == []
+    with pytest.raises(ApiError, match=r"^dataset 424242 not found \(HTTP 404\)$"):
+        api.dataset(424242)
+    http = api._http
+    saved = http.headers["Authorization"]
+    http.headers["Authorization"] = "Bearer not-the-token"
+    try:
+        with pytest.raises(ApiError, match="check the API token"):
+            api.datasets()
+    finally:
+        http.headers["Authorization"] = saved
 
 
 def test_overlay_draws_masks_and_prompts():
@@ -45,3 +101,135 @@ def test_curves_are_drawn_with_ticks_legend_and_phase_mark():
         assert (np.abs(chart.astype(int) - colour).sum(-1) < 10).sum() > 100
     empty = np.asarray(plots.line_chart({}, "Loss"))
     assert empty.shape == chart.shape and (empty < 200).any()  # says "no data yet"
+
+
+# ------------------------------------------------------------------ the UI's composition
+
+
+def by_id(ui, elem_id: str):
+    return next(b for b in ui.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
+def values(component) -> list:
+    return [value for _, value in component.choices]
+
+
+def test_options_are_read_and_their_failure_is_a_message(api, settings):
+    from kmine.predict import MODES
+    from kmine.prompts import PROMPT_CHOICES
+    from kmine.teacher import DEFAULT_TEACHER, TEACHER_NAMES
+    from kmine.training.config import MINING_SCHEDULES, SCHEDULES
+
+    options = api.options()
+    assert options == api._http.get("/options").json()
+    assert options["prompt_kinds"] == list(PROMPT_CHOICES)
+    assert options["teachers"] == list(TEACHER_NAMES) and options["default_teacher"] == DEFAULT_TEACHER
+    assert options["schedules"] == list(SCHEDULES) and options["mining_schedules"] == list(MINING_SCHEDULES)
+    assert options["modes"] == list(MODES)
+    assert options["limits"]["max_files"] == settings.max_files
+    with pytest.raises(ApiError, match="cannot reach the server"):
+        unreachable().options()
+
+
+def test_the_ui_offers_the_servers_choices(api):
+    from kmine.predict import MODES
+    from kmine.prompts import PROMPT_CHOICES
+    from kmine.teacher import DEFAULT_TEACHER, TEACHER_NAMES
+    from kmine.training.config import MINING_SCHEDULES, SCHEDULES
+    from webui.app import compose
+
+    ui = compose(api)
+    schedule = by_id(ui, "jobs-schedule")
+    assert values(schedule) == list(SCHEDULES) and schedule.value == "continuous"
+    assert " / ".join(MINING_SCHEDULES) in schedule.label
+    teacher = next(b for b in ui.blocks.values() if getattr(b, "label", None) == "Teacher")
+    assert values(teacher) == list(TEACHER_NAMES) and teacher.value == DEFAULT_TEACHER
+    kinds = {b.label: values(b) for b in ui.blocks.values() if getattr(b, "label", "") and "Prompt kinds" in b.label}
+    assert kinds == {"Prompt kinds": list(PROMPT_CHOICES), "Prompt kinds (SAM)": ["model default", *PROMPT_CHOICES]}
+    assert values(by_id(ui, "predict-mode")) == list(MODES)
+    assert "⚠" not in by_id(ui, "kmine-status").value
+
+
+def test_the_ui_comes_up_without_the_servers_options(api):
+    """Built while the server does not answer: empty choices and one line saying why; a page
+    load fills them in once the server answers."""
+    import gradio as gr
+
+    from kmine.teacher import DEFAULT_TEACHER
+    from kmine.training.config import SCHEDULES
+    from webui.app import build_ui, late_options
+    from webui.views.jobs import JobsView
+
+    ui = build_ui(closed_url(), "t")
+    status = by_id(ui, "kmine-status").value
+    assert "cannot read the server's choices" in status and "cannot reach the server" in status
+    assert status.count("\n") == 0
+    assert by_id(ui, "jobs-schedule").choices == []
+
+    with gr.Blocks():
+        jobs = JobsView(unreachable(), {})
+    updates, problem = late_options(unreachable(), [jobs])
+    assert "cannot reach the server" in problem and len(updates) == 3
+    assert jobs.default_teacher == ""
+    updates, problem = late_options(api, [jobs])  # the server answers now
+    assert problem is None and updates[0]["choices"] == list(SCHEDULES)
+    assert updates[1]["value"] == DEFAULT_TEACHER and jobs.default_teacher == DEFAULT_TEACHER
+
+
+def test_prompt_choices_become_job_settings_and_back():
+    from kmine.prompts import PROMPT_CHOICES
+    from webui.views.jobs import prompt_label, prompt_settings
+
+    for choice in PROMPT_CHOICES:
+        assert prompt_label(prompt_settings(choice)) == choice
+    assert prompt_label(None) == "per-component"  # the engine's default
+    assert prompt_label({"kinds": "box", "per_component": True}) == "box per component"
+
+
+def test_tables_need_no_pandas():
+    from webui.views.common import table
+
+    assert table([{"a": 1}, {"b": 2, "a": 3}]) == {"headers": ["a", "b"], "data": [[1, ""], [3, 2]]}
+    assert table([]) == {"headers": [], "data": []}
+
+
+def test_clicks_and_brush_strokes():
+    from webui.views.label_edit import (
+        add_click,
+        edited_mask,
+        no_prompts,
+        prompt_list,
+        undo_click,
+    )
+
+    p = add_click(no_prompts(), "box", 1, 2)
+    assert p["corner"] == [1, 2] and prompt_list(p)[0]["points"] == [[1, 2]]  # a pending corner shows
+    p = add_click(add_click(p, "box", 30, 40), "bg", 5, 5)
+    assert p["box"] == [1, 2, 30, 40] and p["points"] == [[5, 5]] and p["labels"] == [0]
+    assert undo_click(p)["points"] == [] and undo_click(undo_click(p))["box"] is None
+    mask = np.zeros((10, 10), bool)
+    mask[:, :5] = True
+    strokes = np.zeros((20, 20, 4), np.uint8)
+    strokes[:, 14:, :] = (0, 200, 120, 255)  # green: add the right quarter
+    strokes[:4, :, :] = (255, 45, 85, 255)  # red: remove the top rows
+    edited = edited_mask({"layers": [strokes]}, mask)
+    assert edited[5, 8] and edited[5, 2] and not edited[0, 2] and not edited[5, 6]
+
+
+def test_webui_imports_only_its_own_and_ui_libraries():
+    """The web UI is only an HTTP client: no kmine, server or worker import (nor pandas)."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    allowed = set(sys.stdlib_module_names) | {"gradio", "httpx", "numpy", "PIL", "webui"}
+    root = Path(__file__).resolve().parents[2] / "webui"
+    found = {}
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            for name in names:
+                if name.split(".")[0] not in allowed:
+                    found.setdefault(str(path.relative_to(root.parent)), []).append(name)
+    assert not found, found

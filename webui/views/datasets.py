@@ -1,0 +1,107 @@
+"""Datasets: the list with its counts, a zip upload, and making a split of one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from webui.client import ApiClient, ApiError
+from webui.views.common import dataset_choices, error_md, safe, table
+
+UPLOAD_HELP = ("### Upload a dataset\nA zip with `images/` and `masks/` whose files share stems "
+               "(PNG, JPEG, TIFF, BMP; mask foreground ≥ 128). Images without masks are unlabelled.")
+
+
+class DatasetsView:
+    def __init__(self, api: ApiClient):
+        self.api = api
+        self._layout()
+        self._wire()
+
+    def _layout(self):
+        with gr.Row():
+            with gr.Column(scale=3):
+                self.table = gr.Dataframe(label="Datasets", interactive=False, elem_id="datasets-table", wrap=True)
+                self.refresh = gr.Button("Refresh", size="sm")
+                self.chosen = gr.Dropdown(label="Dataset", choices=[], elem_id="datasets-choice")
+                self.splits = gr.Dataframe(label="Splits of this dataset (train = labelled + unlabelled)",
+                                           interactive=False, elem_id="splits-table")
+            with gr.Column(scale=2):
+                gr.Markdown(UPLOAD_HELP)
+                self.name = gr.Textbox(label="Name", elem_id="upload-name")
+                self.archive = gr.File(label="Zip", file_types=[".zip"], type="filepath", elem_id="upload-zip")
+                self.upload = gr.Button("Upload", variant="primary", elem_id="upload-run")
+                gr.Markdown("### Make a split")
+                with gr.Row():
+                    val = gr.Number(0.1, label="Validation fraction", minimum=0, maximum=0.9, step=0.05)
+                    test = gr.Number(0.1, label="Test fraction", minimum=0, maximum=0.9, step=0.05)
+                with gr.Row():
+                    labelled = gr.Number(0.5, label="Labelled fraction of train", minimum=0.01, maximum=1, step=0.05)
+                    seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+                self.split_inputs = [val, test, labelled, seed]
+                self.make = gr.Button("Make split", elem_id="split-run")
+                self.message = gr.Markdown(elem_id="datasets-message")
+
+    def _wire(self):
+        self.refresh.click(safe(self.list_all, 2), None, [self.table, self.chosen])
+        self.chosen.change(safe(self.show_splits), self.chosen, self.splits)
+        self.upload.click(self.do_upload, [self.name, self.archive], [self.table, self.chosen, self.message])
+        self.make.click(self.do_split, [self.chosen, *self.split_inputs], [self.splits, self.message])
+
+    # ---- handlers ----
+    def list_all(self):
+        """The datasets table and the dataset dropdown's choices."""
+        rows = [{"id": d["id"], "name": d["name"], **flat_counts(d["counts"]),
+                 "active model": d["active_model_id"] or "–"} for d in self.api.datasets()]
+        return table(rows), gr.update(choices=dataset_choices(self.api))
+
+    def show_splits(self, dataset_id):
+        if not dataset_id:
+            return table([])
+        rows = []
+        for s in self.api.splits(int(dataset_id)):
+            counts = self.api.split(s["id"])["counts"]
+            rows.append({"split": s["id"], "seed": s["seed"], **(s["fractions"] or {}), **counts,
+                         "created": str(s["created_at"])[:19]})
+        return table(rows)
+
+    def do_upload(self, name, path):
+        if not path:
+            return gr.update(), gr.update(), error_md("Choose a zip file first.")
+        try:
+            d = self.api.upload_dataset(name or Path(path).stem, Path(path).name, Path(path).read_bytes())
+            rows, choices = self.list_all()
+        except ApiError as err:
+            return gr.update(), gr.update(), error_md(err)
+        return rows, gr.update(choices=choices["choices"], value=d["id"]), upload_md(d)
+
+    def do_split(self, dataset_id, val, test, labelled, seed):
+        if not dataset_id:
+            return gr.update(), error_md("Choose a dataset first.")
+        try:
+            sp = self.api.create_split(int(dataset_id), val_fraction=val, test_fraction=test,
+                                       labelled_fraction=labelled, seed=int(seed or 0))
+            splits = self.show_splits(dataset_id)
+        except ApiError as err:
+            return gr.update(), error_md(err)
+        return splits, f"Made split #{sp['id']}: " + counts_text(sp["counts"])
+
+
+def flat_counts(counts: dict) -> dict:
+    """A dataset's counts as table cells: a nested count (e.g. masks by kind) as one text."""
+    return {k: (", ".join(f"{n} {kind}" for kind, n in v.items()) if isinstance(v, dict) else v)
+            for k, v in counts.items()}
+
+
+def counts_text(counts: dict) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
+def upload_md(d: dict) -> str:
+    """What an upload imported, and the first files it ignored."""
+    msg = f"Imported **{d['name']}** (#{d['id']}): " + counts_text(d["counts"])
+    ignored = d.get("ignored") or []
+    if ignored:
+        msg += f"<br>Ignored {len(ignored)} file(s): " + "; ".join(map(str, ignored[:8]))
+    return msg
