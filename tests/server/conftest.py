@@ -1,3 +1,3 @@
 """Real-service fixtures: see service_fixtures.py (importable through pytest's ``pythonpath``)."""
 
-from service_fixtures import *  # noqa: F401,F403
+from service_fixtures import *
