@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
 from shared_data import DATA as SHARED_DATA
 
 

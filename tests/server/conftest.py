@@ -1,8 +1,3 @@
-"""Real-service fixtures: see service_fixtures.py."""
+"""Real-service fixtures: see service_fixtures.py (importable through pytest's ``pythonpath``)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from service_fixtures import *  # noqa: E402,F401,F403
+from service_fixtures import *

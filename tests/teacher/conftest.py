@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-# The helpers module sits beside this file; make it importable under any import mode.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from teacher_helpers import COVID, COVID_NAMES, SHARED, WEIGHTS  # noqa: E402
+from teacher_helpers import COVID, COVID_NAMES, SHARED, WEIGHTS  # beside this file; on pytest's pythonpath
 
 
 def _require(path: Path) -> Path:

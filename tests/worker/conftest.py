@@ -1,8 +1,4 @@
-"""The worker tests use the server tests' real-service fixtures."""
+"""The worker tests use the server tests' real-service fixtures (tests/server/service_fixtures.py,
+importable through pytest's ``pythonpath``)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-
-from service_fixtures import *  # noqa: E402,F401,F403
+from service_fixtures import *
