@@ -20,9 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from service_fixtures import covid_zip  # noqa: E402
-from shared_data import COVID, WEIGHTS, require, stop_process_group  # noqa: E402
+from service_fixtures import covid_zip
+from shared_data import COVID, WEIGHTS, require, stop_process_group
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,7 +58,7 @@ def server(tmp_path_factory):
     env.update(KMINE_DATA_DIR=str(tmp / "data"), KMINE_WEIGHTS_DIR=str(WEIGHTS), KMINE_DEVICE="cpu",
                OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
     log_path = tmp / "serve.log"
-    proc = subprocess.Popen([sys.executable, "-m", "kmine.cli", "serve", "--port", str(port), "--no-demo"],
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--no-demo"],
                             cwd=tmp, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
