@@ -9,7 +9,7 @@ import json
 import logging
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -59,7 +59,7 @@ def _report_problems(index) -> None:
         typer.secho(f"warning: {p.path}: {p.reason}", fg=typer.colors.YELLOW, err=True)
 
 
-WeightsDir = Annotated[Optional[Path], typer.Option(help="Folder holding the checkpoints (default: $KMINE_WEIGHTS_DIR, else ../shared/weights).")]
+WeightsDir = Annotated[Path | None, typer.Option(help="Folder holding the checkpoints (default: $KMINE_WEIGHTS_DIR, else ../shared/weights).")]
 Device = Annotated[str, typer.Option(help="'auto' (CUDA if available), 'cpu' or 'cuda:N'.")]
 
 
@@ -71,7 +71,7 @@ def split(
     test: Annotated[float, typer.Option(help="Share of labelled images held out for testing.")] = 0.1,
     labelled: Annotated[float, typer.Option(help="Share of train that keeps its labels (rest: unlabelled).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same split.")] = 0,
-    from_split: Annotated[Optional[Path], typer.Option("--from", help="Re-partition an existing split's train part instead of making a new split.")] = None,
+    from_split: Annotated[Path | None, typer.Option("--from", help="Re-partition an existing split's train part instead of making a new split.")] = None,
 ):
     """Make a reproducible train/val/test split with a labelled/unlabelled partition of train."""
     from kmine.data import load_split, make_split, save_split, scan_dataset
@@ -94,12 +94,12 @@ def train(
     data: Annotated[Path, typer.Argument(help="Dataset folder with images/ and masks/.")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, history.jsonl, result.json. An unfinished run there resumes.")] = Path("runs/train"),
     schedule: Annotated[Schedule, typer.Option(help="supervised: labelled only; one-time: pseudo-labels once; continuous: afresh at every revisit; extended: supervised for both phases (the same-compute control).")] = Schedule.continuous,
-    split_file: Annotated[Optional[Path], typer.Option("--split", help="Split JSON (default: <data>/split.json, else a seeded 80/10/10 split).")] = None,
-    labelled: Annotated[Optional[float], typer.Option(help="Share of train that keeps its labels, e.g. 0.75 (default: the split's own partition).")] = None,
+    split_file: Annotated[Path | None, typer.Option("--split", help="Split JSON (default: <data>/split.json, else a seeded 80/10/10 split).")] = None,
+    labelled: Annotated[float | None, typer.Option(help="Share of train that keeps its labels, e.g. 0.75 (default: the split's own partition).")] = None,
     encoder: Annotated[str, typer.Option(help="Student encoder: timm-tf_efficientnet_lite0 (ImageNet weights) or resnet34 (paper's; random init here).")] = "timm-tf_efficientnet_lite0",
-    encoder_init: Annotated[Optional[Path], typer.Option(help="Start the encoder from this checkpoint (e.g. `kmine pretrain`'s encoder.pt).")] = None,
+    encoder_init: Annotated[Path | None, typer.Option(help="Start the encoder from this checkpoint (e.g. `kmine pretrain`'s encoder.pt).")] = None,
     teacher: Annotated[Teacher, typer.Option(help="SAM teacher (litemedsam takes box prompts only).")] = Teacher[DEFAULT_TEACHER],
-    teacher_checkpoint: Annotated[Optional[Path], typer.Option(help="Teacher checkpoint file overriding the weights folder.")] = None,
+    teacher_checkpoint: Annotated[Path | None, typer.Option(help="Teacher checkpoint file overriding the weights folder.")] = None,
     prompts: Annotated[Prompts, typer.Option(help="Prompt kinds: per-component (points+box per connected component), or one prompt set around everything (the paper: points+box).")] = Prompts["per-component"],
     n_points: Annotated[int, typer.Option(help="Foreground points at the student's highest probabilities.")] = 1,
     negatives: Annotated[int, typer.Option(help="Background points inside the box, at the student's lowest probabilities.")] = 0,
@@ -117,7 +117,7 @@ def train(
     k: Annotated[float, typer.Option(help="BCE weight in Dice + k·BCE.")] = 0.2,
     lam: Annotated[float, typer.Option(help="Weight λ of the pseudo-label loss.")] = 0.25,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off flips/rotation/transpose.")] = False,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Optional on-disk store of teacher encodings, reused across runs.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Optional on-disk store of teacher encodings, reused across runs.")] = None,
     weights_dir: WeightsDir = None,
     device: Device = "auto",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
@@ -189,7 +189,7 @@ def _image_files(inputs: list[Path]) -> list[Path]:
 def pretrain(
     data: Annotated[Path, typer.Argument(help="Dataset folder; its train images (labelled and unlabelled) are used, no masks.")],
     out: Annotated[Path, typer.Option(help="Folder for encoder.pt and history.json.")] = Path("runs/pretrain"),
-    split_file: Annotated[Optional[Path], typer.Option("--split", help="Split JSON (default: <data>/split.json, else a seeded 80/10/10 split).")] = None,
+    split_file: Annotated[Path | None, typer.Option("--split", help="Split JSON (default: <data>/split.json, else a seeded 80/10/10 split).")] = None,
     encoder: Annotated[str, typer.Option(help="Student encoder to pretrain (as `kmine train --encoder`).")] = "timm-tf_efficientnet_lite0",
     from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Start from random weights instead of ImageNet's.")] = False,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the train images.")] = 10,
@@ -230,7 +230,7 @@ def predict(
     out: Annotated[Path, typer.Option(help="Output folder: <stem>.png masks (0/255, input size) and <stem>_overlay.png.")] = Path("predictions"),
     mode: Annotated[Mode, typer.Option(help="student: the student alone; refine: student prompts SAM.")] = Mode.student,
     teacher: Annotated[Teacher, typer.Option(help="SAM teacher for refine mode.")] = Teacher[DEFAULT_TEACHER],
-    prompts: Annotated[Optional[Prompts], typer.Option(help="Prompt kinds for refine mode (default: the checkpoint's).")] = None,
+    prompts: Annotated[Prompts | None, typer.Option(help="Prompt kinds for refine mode (default: the checkpoint's).")] = None,
     overlay: Annotated[bool, typer.Option(help="Also write an overlay with masks and prompts.")] = True,
     weights_dir: WeightsDir = None,
     device: Device = "auto",
@@ -276,7 +276,7 @@ def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A student checkpoint (best.pt).")],
     data: Annotated[Path, typer.Argument(help="Dataset folder with images/ and masks/.")],
     subset: Annotated[Subset, typer.Option(help="Which part of the split to score (all: every labelled image).")] = Subset["val"],
-    split_file: Annotated[Optional[Path], typer.Option("--split", help="Split JSON (default: the checkpoint's own split).")] = None,
+    split_file: Annotated[Path | None, typer.Option("--split", help="Split JSON (default: the checkpoint's own split).")] = None,
     mode: Annotated[Mode, typer.Option(help="student or refine (student → SAM).")] = Mode.student,
     frame: Annotated[Frame, typer.Option(help="crop: paper protocol (shortest side S, centre crop); full: whole image at its own size.")] = Frame.crop,
     teacher: Annotated[Teacher, typer.Option(help="SAM teacher for refine mode.")] = Teacher[DEFAULT_TEACHER],
@@ -323,11 +323,11 @@ def evaluate(
 @app.command()
 def experiment(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML/JSON): datasets, fractions, schedules, teachers, prompts, seeds, train settings.")],
-    out: Annotated[Optional[Path], typer.Option(help="Output folder (default runs/experiments/<name>). Finished arms are skipped on re-runs.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default runs/experiments/<name>). Finished arms are skipped on re-runs.")] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Arms trained at once, each in its own process (several small students share one GPU).")] = 1,
-    time_limit: Annotated[Optional[float], typer.Option(min=1, help="Seconds; arms still training then stop after their epoch in flight and are evaluated on their best checkpoint (marked in the table, resumed by the next run).")] = None,
-    arm: Annotated[Optional[str], typer.Option(hidden=True, help="Run this arm alone (a child of --jobs).")] = None,
-    deadline: Annotated[Optional[float], typer.Option(hidden=True, help="Unix time at which --arm stops.")] = None,
+    time_limit: Annotated[float | None, typer.Option(min=1, help="Seconds; arms still training then stop after their epoch in flight and are evaluated on their best checkpoint (marked in the table, resumed by the next run).")] = None,
+    arm: Annotated[str | None, typer.Option(hidden=True, help="Run this arm alone (a child of --jobs).")] = None,
+    deadline: Annotated[float | None, typer.Option(hidden=True, help="Unix time at which --arm stops.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ):
     """Run every arm of an experiment; writes results.json and a Table-1-shaped table.md."""
@@ -353,7 +353,7 @@ def experiment(
 
 @app.command()
 def demo(
-    data: Annotated[Optional[Path], typer.Option(help="Small dataset to train on (default ../shared/data/covid-qu-ex-sample).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Small dataset to train on (default ../shared/data/covid-qu-ex-sample).")] = None,
     out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/demo"),
     epochs: Annotated[int, typer.Option(help="Most epochs per phase.")] = 6,
     device: Device = "auto",

@@ -42,7 +42,8 @@ def run_demo(data: Path | None, out: Path, epochs: int, device: str, echo=print,
         early_stop=epochs, lr=3e-4, batch_size=4, device=device, prompts=PromptConfig.parse("per-component"),
     )
     result = train(config, out / "run", callbacks)
-    predictor = Predictor.from_checkpoint(result.best_checkpoint, teacher=build_teacher(config.teacher, device=str(resolve_device(device))))
+    teacher = build_teacher(config.teacher, device=str(resolve_device(device)))
+    predictor = Predictor.from_checkpoint(result.best_checkpoint, teacher=teacher)
     summaries = {}
     for mode in ("student", "refine"):
         report = evaluate(predictor, index, split.test, mode, "full")

@@ -85,7 +85,7 @@ class ExperimentConfig:
         TrainConfig.from_dict({**self.train, "data": "x"})  # raises on an unknown setting
 
     @classmethod
-    def load(cls, path: str | Path) -> "ExperimentConfig":
+    def load(cls, path: str | Path) -> ExperimentConfig:
         path = Path(path)
         text = path.read_text()
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -110,7 +110,7 @@ class ExperimentConfig:
                 raise ValueError(f"{path}: pretrain: {e}") from e
         return config
 
-    def simclr_config(self, dataset: "DatasetSpec", seed: int):
+    def simclr_config(self, dataset: DatasetSpec, seed: int):
         from kmine.training.simclr import SimCLRConfig
 
         settings = dict(self.pretrain or {})
@@ -121,7 +121,7 @@ class ExperimentConfig:
         shared = {k: train[k] for k in ("encoder", "pretrained", "size", "device", "weights_dir") if k in train}
         return SimCLRConfig(**{**shared, **settings, "data": dataset.path, "split": dataset.split, "seed": seed})
 
-    def pretrained_encoder(self, out: Path, dataset: "DatasetSpec", seed: int) -> Path | None:
+    def pretrained_encoder(self, out: Path, dataset: DatasetSpec, seed: int) -> Path | None:
         """Where the pretrained encoder of ``dataset`` and ``seed`` lives (None: no pretraining)."""
         return out / dataset.name / f"simclr-s{seed}" / "encoder.pt" if self.pretrain is not None else None
 
@@ -321,7 +321,7 @@ def _run_parallel(config: ExperimentConfig, out: Path, rows: list[dict], pending
                     pending.remove(arm)
                     running[arm.key] = (arm, _spawn(arm, out, deadline, env, sys.executable, subprocess))
             time.sleep(0.5)
-            for key, (arm, proc) in list(running.items()):
+            for key, (_arm, proc) in list(running.items()):
                 if proc.poll() is None:
                     continue
                 del running[key]

@@ -73,7 +73,7 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path, teacher: Teacher | None = None, prompts: PromptConfig | None = None,
-                        device="cpu") -> "Predictor":
+                        device="cpu") -> Predictor:
         """Load a ``best.pt`` written by training; its size and prompt settings are reused."""
         from kmine.student import load_student
 

@@ -79,7 +79,7 @@ class PromptConfig:
         return self.kinds + ("/per-component" if self.per_component else "")
 
     @classmethod
-    def parse(cls, text: str, **overrides) -> "PromptConfig":
+    def parse(cls, text: str, **overrides) -> PromptConfig:
         """``"per-component"`` (points+box per component, the default), or one of
         :data:`PROMPT_KINDS` for one prompt set around everything, as the paper."""
         if text == "per-component":

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+
 from shared_data import COVID, KVASIR, WEIGHTS, require
 
 pytestmark = pytest.mark.slow

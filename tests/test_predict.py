@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from shared_data import WEIGHTS, require
 
 from kmine.metrics import dice_iou
 from kmine.predict import Predictor
+from shared_data import WEIGHTS, require
 
 
 class BrightnessStudent(torch.nn.Module):

@@ -3,9 +3,9 @@
 import shutil
 
 import pytest
-from shared_data import WEIGHTS, require
 
 from kmine.weights import KNOWN_WEIGHTS, WeightsError, default_weights_dir, weight_path
+from shared_data import WEIGHTS, require
 
 
 def test_real_checkpoints_verify():

@@ -60,7 +60,7 @@ def save_pseudo_labels(job_id, settings, tc, run_dir: Path, split_path: Path, id
             stem = unlabelled[int(index)]
             image = session.get(Image, ids[stem])
             crop = code_mask(unpack_code(bits.numpy(), size))
-            session.add(Mask(image_id=image.id, kind="pseudo_label", sha256=store.put(mask_png(uncrop_mask(crop, image.height, image.width)))[0],
-                             job_id=job_id, round=1))
+            digest, _ = store.put(mask_png(uncrop_mask(crop, image.height, image.width)))
+            session.add(Mask(image_id=image.id, kind="pseudo_label", sha256=digest, job_id=job_id, round=1))
         session.commit()
     return len(labels)

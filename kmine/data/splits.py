@@ -11,9 +11,9 @@ labelled stems at fraction 0.5 are among those at 0.75.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class Split:
             raise SplitError(f"labelled + unlabelled must partition train; these stems break "
                              f"that: {_preview(outside)}")
 
-    def with_labelled_fraction(self, fraction: float, seed: int | None = None) -> "Split":
+    def with_labelled_fraction(self, fraction: float, seed: int | None = None) -> Split:
         """A copy whose train is re-partitioned: ``round(fraction * len(train))`` (at least
         1) labelled stems drawn with ``seed`` (default: this split's seed, else 0)."""
         if not 0 < fraction <= 1:

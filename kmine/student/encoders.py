@@ -8,8 +8,8 @@ name plus a function mapping that checkpoint onto the smp encoder's state dict.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

@@ -7,9 +7,9 @@ user file; both load with ``weights_only=True`` and ``strict=True``. Nothing dow
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn

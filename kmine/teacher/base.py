@@ -8,7 +8,7 @@ change, which is what pseudo-label mining does every round.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -11,7 +11,7 @@ sparse prompt tokens of one batch must have the same length.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

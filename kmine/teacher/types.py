@@ -7,8 +7,9 @@ Kept apart from the SAM implementation (:mod:`kmine.teacher.base`) and the encod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch

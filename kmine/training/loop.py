@@ -269,7 +269,8 @@ class Trainer:
             s.set_epoch(epoch)
         # Shuffling is seeded per (seed, phase, epoch) so a resumed run sees the same order.
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch * 2 + (phase == "mining"))
-        return DataLoader(ConcatDataset(sets), batch_size=self.config.batch_size, shuffle=True, generator=gen, collate_fn=collate_segmentation)
+        return DataLoader(ConcatDataset(sets), batch_size=self.config.batch_size, shuffle=True, generator=gen,
+                          collate_fn=collate_segmentation)
 
     def _train_one_epoch(self, phase: str, epoch: int, stats: PseudoStats) -> dict:
         self.student.train()

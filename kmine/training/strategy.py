@@ -61,7 +61,7 @@ class PseudoStrategy:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
     @classmethod
-    def paper(cls) -> "PseudoStrategy":
+    def paper(cls) -> PseudoStrategy:
         """The paper's recipe: SAM's mask on the student's own crop, no TTA, no vote."""
         return cls(teacher_size=None, tta=False, multimask="single", label="teacher")
 

@@ -10,6 +10,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+
 from service_fixtures import covid_zip, wait_for_job
 
 pytestmark = pytest.mark.slow

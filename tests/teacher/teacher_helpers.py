@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from shared_data import COVID, SHARED, WEIGHTS  # noqa: F401  (re-exported to the teacher tests)
 
 from kmine.prompts import PromptSet
+from shared_data import COVID, SHARED, WEIGHTS  # noqa: F401  (re-exported to the teacher tests)
 
 # One image per class of the sample: normal, COVID-19, non-COVID pneumonia.
 COVID_NAMES = ["Normal (1).png", "covid_1579.png", "non_COVID (11905).png"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from teacher_helpers import disc_image
 
 from kmine.teacher import (
     Encoding,
@@ -14,6 +13,7 @@ from kmine.teacher import (
     cache_key,
     image_digest,
 )
+from teacher_helpers import disc_image
 
 
 def fake_encoding(key: str, channels: int = 4) -> Encoding:

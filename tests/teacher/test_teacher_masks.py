@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from teacher_helpers import component_prompts, dice, disc_image, mask_box
 
 from kmine.prompts import PromptSet
 from kmine.teacher import Encoding
+from teacher_helpers import component_prompts, dice, disc_image, mask_box
 
 SQUARE = ((224, 224), (100, 120), 40)  # shape, centre (row, col), radius
 WIDE = ((180, 300), (60, 220), 35)  # non-square, disc off-centre towards the top right
