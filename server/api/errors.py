@@ -1,7 +1,8 @@
 """Every error answer is an :class:`~server.api.schemas.common.ErrorBody`: HTTP errors (404,
 401, 405 …), refused input (:class:`~server.core.errors.BadInput`) and validation problems
-(422). ``detail`` is always one readable line, whatever the client sent (NaN, binary, line
-breaks), and building it never fails."""
+(422; a body FastAPI cannot parse, which it answers with 400, is one too). ``detail`` is
+always one readable line, whatever the client sent (NaN, binary, line breaks), and building
+it never fails."""
 
 from __future__ import annotations
 
@@ -56,6 +57,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not parse the body (JSON or multipart): an invalid request
+            return error_response(422, f"invalid request: {exc.detail}", [ErrorItem(loc=["body"], msg=one_line(exc.detail, 500),
+                                                                                   type="body_unreadable")])
         return error_response(exc.status_code, exc.detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
