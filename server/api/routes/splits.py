@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from fastapi import APIRouter
+from sqlalchemy import select
 
 from server.api.deps import DatasetDep, SessionDep, SplitDep
 from server.api.schemas.common import errors

@@ -29,7 +29,7 @@ def test_label_rule(db_session, migrated):
     store = BlobStore(migrated.blobs_dir)
     entries = covid_entries(4)
     # the last image's mask is left out: that image starts unlabelled
-    dropped = sorted(name for name, _ in entries if name.startswith("images/"))[-1].split("/", 1)[1]
+    dropped = max(name for name, _ in entries if name.startswith("images/")).split("/", 1)[1]
     entries = [(n, d) for n, d in entries if n != f"masks/{dropped}"]
     dataset, _ = import_dataset(db_session, store, migrated, "labels rule", entries)
     rows = sorted(dataset.images, key=lambda i: i.stem)
