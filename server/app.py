@@ -8,14 +8,15 @@ import threading
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 
+from server.api import errors as api_errors
 from server.api.deps import current_token
 from server.api.routes import datasets, health, jobs, label, models, options, predict, splits
+from server.api.schemas.common import ErrorBody, errors
+from server.core.errors import BadInput
 from server.core.settings import Settings, get_settings
 from server.services.predict import PredictionService
-from server.core.errors import BadInput
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,7 @@ class BodyLimit:
 
 
 async def _too_large(send, limit: int):
-    import json
-
-    body = json.dumps({"detail": f"request body larger than the {limit}-byte limit"}).encode()
+    body = ErrorBody(detail=f"request body larger than the {limit}-byte limit").model_dump_json(exclude_none=True).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
@@ -103,19 +102,13 @@ def create_app(settings: Settings | None = None, prepare: bool = True) -> FastAP
     app.state.settings = settings
     app.state.predictions = PredictionService(settings)
 
-    @app.exception_handler(BadInput)
-    async def _bad_input(_request, exc: BadInput):
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+    api_errors.install(app)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"detail": f"invalid request: {problems}", "errors": jsonable(exc.errors())}, status_code=422)
-
+    # Every route under /api/v1 (but health) needs a token, and any of them may answer 401 or 422.
     api_deps = [Depends(current_token)]
     for router in (datasets.router, splits.router, jobs.router, models.router, predict.router, label.router,
                    options.router):
-        app.include_router(router, prefix="/api/v1", dependencies=api_deps)
+        app.include_router(router, prefix="/api/v1", dependencies=api_deps, responses=errors(401, 422))
     app.include_router(health.router)
     app.include_router(health.router, prefix="/api/v1")
 
@@ -126,8 +119,3 @@ def create_app(settings: Settings | None = None, prepare: bool = True) -> FastAP
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 1024 * 1024)
     return app
 
-
-def jsonable(errors):
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(errors, custom_encoder={Exception: str, bytes: lambda b: b[:100].decode("latin-1")})

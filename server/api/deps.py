@@ -1,15 +1,18 @@
-"""Dependencies every route uses: settings, a database session, the caller's token."""
+"""Dependencies routes use: settings, a database session, the blob store, the caller's token
+(``CurrentUser``; ``AdminUser`` for what only an admin may do), and the dataset, image,
+split, job or model a path names (404 when it does not exist)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Iterator
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from server.core.db import session_factory
-from server.core.models import ApiToken
+from server.api.schemas.common import MAX_ID
+from server.core.models import ApiToken, Dataset, Image, Job, Model, Split
 from server.core.security import find_token
 from server.core.settings import Settings
 from server.core.storage import BlobStore
@@ -63,3 +66,54 @@ def admin_token(token: CurrentUser) -> ApiToken:
 
 
 AdminUser = Annotated[ApiToken, Depends(admin_token)]
+
+
+# ---- the resources a path names: 404 when they do not exist ----
+
+DatasetId = Annotated[int, Path(ge=1, le=MAX_ID, description="dataset id", examples=[1])]
+ImageId = Annotated[int, Path(ge=1, le=MAX_ID, description="image id", examples=[1])]
+SplitId = Annotated[int, Path(ge=1, le=MAX_ID, description="split id", examples=[1])]
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="job id", examples=[1])]
+ModelId = Annotated[int, Path(ge=1, le=MAX_ID, description="model id", examples=[1])]
+
+
+def get_dataset(dataset_id: DatasetId, session: SessionDep) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise HTTPException(404, f"dataset {dataset_id} not found")
+    return dataset
+
+
+def get_image(dataset_id: DatasetId, image_id: ImageId, session: SessionDep) -> Image:
+    image = session.get(Image, image_id)
+    if image is None or image.dataset_id != dataset_id:
+        raise HTTPException(404, f"image {image_id} not found in dataset {dataset_id}")
+    return image
+
+
+def get_split(split_id: SplitId, session: SessionDep) -> Split:
+    split = session.get(Split, split_id)
+    if split is None:
+        raise HTTPException(404, f"split {split_id} not found")
+    return split
+
+
+def get_job(job_id: JobId, session: SessionDep) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(404, f"job {job_id} not found")
+    return job
+
+
+def get_model(model_id: ModelId, session: SessionDep) -> Model:
+    model = session.get(Model, model_id)
+    if model is None:
+        raise HTTPException(404, f"model {model_id} not found")
+    return model
+
+
+DatasetDep = Annotated[Dataset, Depends(get_dataset)]
+ImageDep = Annotated[Image, Depends(get_image)]
+SplitDep = Annotated[Split, Depends(get_split)]
+JobDep = Annotated[Job, Depends(get_job)]
+ModelDep = Annotated[Model, Depends(get_model)]

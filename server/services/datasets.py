@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import io
+import re
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kmine.data import SplitError, make_split
-from server.core.models import SPLIT_PARTS, Dataset, Image, Mask, Split, SplitMember
+from kmine.data import SplitError, make_split, mask_png
+from server.core.errors import BadInput
+from server.core.labels import LABEL_KINDS, label_mask, label_masks, labelled_count, labelled_image_ids, latest_mask  # noqa: F401
+from server.core.models import SPLIT_PARTS, Dataset, Image, Mask, Model, Split, SplitMember
 from server.core.settings import Settings
 from server.core.storage import BlobStore
-from kmine.data import mask_png
-from server.core.errors import BadInput
 from server.services.uploads import classify, decode_image, decode_mask
+
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_name(name: str | None, what: str = "dataset name") -> str:
+    """``name`` stripped; refuses an empty one, one over 200 characters or one with control characters."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise BadInput(f"{what} must be 1 to 200 characters")
+    if CONTROL_CHARS.search(name):
+        raise BadInput(f"{what} must not contain control characters (tabs, line breaks, NUL)")
+    return name
 
 
 def import_dataset(session: Session, store: BlobStore, settings: Settings, name: str,
@@ -19,9 +34,7 @@ def import_dataset(session: Session, store: BlobStore, settings: Settings, name:
     """Create a dataset from ``images/…`` and ``masks/…`` entries. Everything is checked
     before anything is stored; on any refusal the blobs written by this call are removed
     and nothing reaches the database. Returns the dataset and ignored entry names."""
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise BadInput("dataset name must be 1 to 200 characters")
+    name = check_name(name)
     images, masks, ignored = classify(entries)
     if not images:
         raise BadInput("no images found: put them under images/ (and masks, optional, under masks/ with the same stems)")
@@ -65,29 +78,41 @@ def import_dataset(session: Session, store: BlobStore, settings: Settings, name:
 
 def counts(session: Session, dataset: Dataset) -> dict:
     n_images = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset.id))
-    labelled = session.scalar(
-        select(func.count(func.distinct(Mask.image_id))).join(Image).where(
-            Image.dataset_id == dataset.id, Mask.kind.in_(("ground_truth", "human"))))
+    labelled = labelled_count(session, dataset.id)
     by_kind = dict(session.execute(
         select(Mask.kind, func.count(Mask.id)).join(Image).where(Image.dataset_id == dataset.id).group_by(Mask.kind)).all())
     return {"images": n_images, "labelled": labelled, "unlabelled": n_images - labelled, "masks": by_kind}
 
 
-def latest_mask(session: Session, image_id: int, kinds: tuple[str, ...]) -> Mask | None:
-    """The newest mask of the first kind in ``kinds`` that the image has."""
-    for kind in kinds:
-        mask = session.scalar(select(Mask).where(Mask.image_id == image_id, Mask.kind == kind)
-                              .order_by(Mask.id.desc()).limit(1))
-        if mask is not None:
-            return mask
-    return None
+def active_model_id(session: Session, dataset_id: int) -> int | None:
+    return session.scalar(select(Model.id).where(Model.dataset_id == dataset_id, Model.active.is_(True)))
 
 
-LABEL_KINDS = ("human", "ground_truth")  # a human correction overrides the uploaded truth
+def image_page(session: Session, dataset_id: int, offset: int, limit: int) -> tuple[int, list[Image], set[int]]:
+    """(total, the page's images in stem order, ids of the labelled ones among them)."""
+    total = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id))
+    images = session.scalars(select(Image).where(Image.dataset_id == dataset_id).order_by(Image.stem)
+                             .offset(offset).limit(limit)).all()
+    return total, list(images), set(label_masks(session, [i.id for i in images]))
 
 
-def label_mask(session: Session, image_id: int) -> Mask | None:
-    return latest_mask(session, image_id, LABEL_KINDS)
+def image_png(store: BlobStore, image: Image) -> bytes:
+    """The stored image as PNG bytes (a PNG upload as it is, other formats converted)."""
+    from PIL import Image as PILImage
+
+    data = store.get(image.sha256)
+    if image.filename.lower().endswith(".png"):
+        return data
+    with PILImage.open(io.BytesIO(data)) as im:
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def delete_dataset(session: Session, dataset: Dataset) -> None:
+    """The dataset with its images, masks and splits (its blobs stay: others may share them)."""
+    session.delete(dataset)
+    session.commit()
 
 
 def set_human_mask(session: Session, store: BlobStore, settings: Settings, image: Image, data: bytes, filename: str) -> Mask:
@@ -97,11 +122,6 @@ def set_human_mask(session: Session, store: BlobStore, settings: Settings, image
     session.add(row)
     session.commit()
     return row
-
-
-def labelled_image_ids(session: Session, dataset_id: int) -> set[int]:
-    return set(session.scalars(select(Mask.image_id).join(Image).where(
-        Image.dataset_id == dataset_id, Mask.kind.in_(LABEL_KINDS))).all())
 
 
 def create_split(session: Session, dataset: Dataset, val_fraction: float, test_fraction: float,

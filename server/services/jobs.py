@@ -1,26 +1,43 @@
-"""Submitting jobs: validate the request fully, record the job, send it to the queue."""
+"""Submitting jobs: check the request against the engine, record the job, send it to the queue.
+
+The API validates job bodies with typed schemas first (``server/api/schemas/jobs.py``); the
+checks here are the final word, shared with every other caller (``kmine serve``'s demo job):
+the engine's own constructors (``TrainConfig.from_dict``, ``ExperimentConfig``) must accept
+what a job will hand the worker. ``config`` is stored as the plain JSON the worker reads.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kmine.data import SUBSETS
+from kmine.evaluation import FRAMES
+from kmine.predict import MODES
 from kmine.training import TrainConfig
+from server.core.errors import BadInput
 from server.core.jobs import TERMINAL, now
 from server.core.models import EpochMetric, Job, Model, PseudoLabelQuality, Split
 from server.core.queue import enqueue
 from server.core.settings import Settings
-from server.core.errors import BadInput
 
 # Paths and devices are the server's business, never the client's.
 SERVER_OWNED = {"data", "split", "weights_dir", "cache_dir", "teacher_checkpoint", "device", "cache_items", "encoder_init"}
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} - SERVER_OWNED
+# An experiment's pretraining: the server names its data, split, device and weights; each arm its seed.
+PRETRAIN_SERVER_OWNED = {"data", "split", "device", "weights_dir", "seed"}
+# Strategy names become folder names of an experiment's arms: plain words only.
+STRATEGY_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
+EVALUATE_DEFAULTS = {"subset": "test", "mode": "student", "frame": "full"}
 
 
 def check_train_config(config: dict) -> dict:
+    """``config`` when the engine accepts it as the client's part of a :class:`TrainConfig`."""
+    from kmine.teacher import TEACHER_NAMES
+
     if not isinstance(config, dict):
         raise BadInput("config must be an object of training settings")
     refused = sorted(set(config) & SERVER_OWNED)
@@ -33,12 +50,64 @@ def check_train_config(config: dict) -> dict:
         tc = TrainConfig.from_dict({**config, "data": "x"})
     except (TypeError, ValueError) as err:
         raise BadInput(f"invalid training config: {err}") from None
-    from kmine.teacher import TEACHER_NAMES
-
     if tc.teacher not in TEACHER_NAMES:
         raise BadInput(f"teacher {tc.teacher!r} unknown; choose one of {', '.join(TEACHER_NAMES)}")
     if tc.max_epochs < 1 or tc.batch_size < 1 or tc.size < 32:
         raise BadInput("max_epochs and batch_size must be >= 1 and size >= 32")
+    return config
+
+
+def check_evaluate_config(config: dict) -> dict:
+    """``config`` with the defaults filled in (subset, mode, frame) when each is one the engine knows."""
+    unknown = set(config) - set(EVALUATE_DEFAULTS)
+    if unknown:
+        raise BadInput(f"unknown evaluate settings: {', '.join(sorted(unknown))} (subset, mode, frame)")
+    config = {**EVALUATE_DEFAULTS, **config}
+    for name, choices in (("subset", SUBSETS), ("mode", MODES), ("frame", FRAMES)):
+        if config[name] not in choices:
+            raise BadInput(f"{name} must be one of {', '.join(choices)}")
+    return config
+
+
+def check_experiment_config(config: dict, default_name: str) -> dict:
+    """``config`` (with its name filled in) when the engine accepts it as an experiment on one split."""
+    from kmine.experiment import ExperimentConfig
+    from kmine.prompts import PromptConfig
+    from kmine.teacher import TEACHER_NAMES
+    from kmine.training.config import SCHEDULES
+    from kmine.training.strategy import PseudoStrategy
+
+    names = {f.name for f in dataclasses.fields(ExperimentConfig)} - {"datasets"}
+    unknown = set(config) - names
+    if unknown:
+        raise BadInput(f"unknown experiment settings: {', '.join(sorted(unknown))}; known: {', '.join(sorted(names))}")
+    config = {**config, "name": config.get("name") or default_name}
+    check_train_config(config.get("train", {}))
+    for schedule in config.get("schedules", []):
+        if schedule not in SCHEDULES:
+            raise BadInput(f"schedule {schedule!r} unknown; choose from {', '.join(SCHEDULES)}")
+    for teacher in config.get("teachers", []):
+        if teacher not in TEACHER_NAMES:
+            raise BadInput(f"teacher {teacher!r} unknown; choose one of {', '.join(TEACHER_NAMES)}")
+    try:
+        for prompts in config.get("prompts", []):
+            PromptConfig.parse(prompts)
+        for name, settings in (config.get("strategies") or {}).items():
+            if not re.match(STRATEGY_NAME, str(name)):
+                raise ValueError(f"strategy name {name!r} must be a plain word (letters, digits, _ and -; at most 40)")
+            PseudoStrategy(**settings)
+        pretrain = config.get("pretrain")
+        if pretrain is not None:
+            refused = sorted(set(pretrain) & PRETRAIN_SERVER_OWNED)
+            if refused:
+                raise ValueError(f"pretrain settings {', '.join(refused)} are set by the server, not the client")
+        experiment = ExperimentConfig(datasets=[], **config)
+        if pretrain is not None:
+            from kmine.experiment import DatasetSpec
+
+            experiment.simclr_config(DatasetSpec(path="x"), 0)
+    except (TypeError, ValueError, AttributeError) as err:
+        raise BadInput(f"invalid experiment config: {err}") from None
     return config
 
 
@@ -53,12 +122,12 @@ def _split(session: Session, split_id) -> Split:
 
 def submit(session: Session, settings: Settings, kind: str, split_id: int | None, model_id: int | None,
            config: dict) -> Job:
+    """Check and record a job of ``kind`` and send it to the queue; 404 for a missing split or
+    model, 503 (the job marked failed) when the broker cannot be reached."""
     config = dict(config or {})
-    dataset_id = None
     if kind == "train":
         split = _split(session, split_id)
-        dataset_id = split.dataset_id
-        check_train_config(config)
+        config = check_train_config(config)
     elif kind == "evaluate":
         model = session.get(Model, model_id) if isinstance(model_id, int) else None
         if model is None:
@@ -66,35 +135,16 @@ def submit(session: Session, settings: Settings, kind: str, split_id: int | None
         if split_id is None:
             job = session.get(Job, model.job_id) if model.job_id else None
             split_id = job.split_id if job else None
+            if split_id is None:
+                raise BadInput(f"model {model_id} was not trained here on a split: name split_id")
         split = _split(session, split_id)
-        dataset_id = split.dataset_id
-        unknown = set(config) - {"subset", "mode", "frame"}
-        if unknown:
-            raise BadInput(f"unknown evaluate settings: {', '.join(sorted(unknown))} (subset, mode, frame)")
-        if config.setdefault("subset", "test") not in SUBSETS:
-            raise BadInput(f"subset must be one of {', '.join(SUBSETS)}")
-        if config.setdefault("mode", "student") not in ("student", "refine"):
-            raise BadInput("mode must be student or refine")
-        if config.setdefault("frame", "full") not in ("crop", "full"):
-            raise BadInput("frame must be crop or full")
+        config = check_evaluate_config(config)
     elif kind == "experiment":
         split = _split(session, split_id)
-        dataset_id = split.dataset_id
-        from kmine.experiment import ExperimentConfig
-
-        names = {f.name for f in dataclasses.fields(ExperimentConfig)} - {"datasets"}
-        unknown = set(config) - names
-        if unknown:
-            raise BadInput(f"unknown experiment settings: {', '.join(sorted(unknown))}; known: {', '.join(sorted(names))}")
-        config.setdefault("name", f"experiment-{split.id}")
-        check_train_config(config.get("train", {}))
-        try:
-            ExperimentConfig(datasets=[], **config)
-        except (TypeError, ValueError) as err:
-            raise BadInput(f"invalid experiment config: {err}") from None
+        config = check_experiment_config(config, f"experiment-{split.id}")
     else:
         raise BadInput(f"job kind {kind!r} unknown; choose train, evaluate or experiment")
-    job = Job(kind=kind, dataset_id=dataset_id, split_id=split.id, model_id=model_id, config=config,
+    job = Job(kind=kind, dataset_id=split.dataset_id, split_id=split.id, model_id=model_id, config=config,
               max_attempts=settings.job_max_attempts, log_tail=f"[{now():%H:%M:%S}] queued")
     session.add(job)
     session.commit()
@@ -117,26 +167,10 @@ def cancel(session: Session, job: Job) -> Job:
     return job
 
 
-def job_view(session: Session, job: Job, with_metrics: bool = True) -> dict:
-    out = {
-        "id": job.id, "kind": job.kind, "status": job.status, "dataset_id": job.dataset_id,
-        "split_id": job.split_id, "model_id": job.model_id, "config": job.config,
-        "progress": {"phase": job.phase, "epoch": job.epoch, "fraction": job.fraction, "eta_seconds": job.eta_seconds},
-        "attempts": job.attempts, "max_attempts": job.max_attempts, "cancel_requested": job.cancel_requested,
-        "error": job.error, "result": job.result, "worker": job.worker,
-        "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at,
-    }
-    if with_metrics:
-        out["metrics"] = [
-            {"phase": m.phase, "epoch": m.epoch, "train_loss": m.train_loss, "val_loss": m.val_loss,
-             "val_dice": m.val_dice, "val_iou": m.val_iou, "record": m.record}
-            for m in session.scalars(select(EpochMetric).where(EpochMetric.job_id == job.id).order_by(EpochMetric.id))
-        ]
-        out["pseudo_label_quality"] = [
-            {"phase": q.phase, "epoch": q.epoch, "made": q.made, "skipped": q.skipped, "student_dice": q.student_dice,
-             "teacher_dice": q.teacher_dice, "teacher_beats_student": q.teacher_beats_student,
-             "pseudo_dice": q.pseudo_dice, "truebox_dice": q.truebox_dice, "n": q.n}
-            for q in session.scalars(select(PseudoLabelQuality).where(PseudoLabelQuality.job_id == job.id).order_by(PseudoLabelQuality.id))
-        ]
-        out["log_tail"] = job.log_tail
-    return out
+def epoch_metrics(session: Session, job_id: int) -> list[EpochMetric]:
+    return list(session.scalars(select(EpochMetric).where(EpochMetric.job_id == job_id).order_by(EpochMetric.id)))
+
+
+def pseudo_label_quality(session: Session, job_id: int) -> list[PseudoLabelQuality]:
+    return list(session.scalars(select(PseudoLabelQuality).where(PseudoLabelQuality.job_id == job_id)
+                                .order_by(PseudoLabelQuality.id)))

@@ -44,8 +44,14 @@ class DecodedImage:
     rgb: np.ndarray | None = None
 
 
-def _via_temp(data: bytes, suffix: str, fn):
-    with tempfile.NamedTemporaryFile(suffix=suffix) as f:
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
+
+
+def _via_temp(data: bytes, name: str, fn):
+    """``fn`` on a temporary file holding ``data``, named with ``name``'s extension when that
+    is a plain one (the loaders pick a decoder by it); a client's file name is never a path here."""
+    suffix = Path(name).suffix
+    with tempfile.NamedTemporaryFile(suffix=suffix if _SUFFIX.match(suffix) else ".img") as f:
         f.write(data)
         f.flush()
         return fn(f.name)
@@ -56,6 +62,8 @@ def _header_size(data: bytes, name: str, settings: Settings) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as im:
             size = im.size
             fmt = im.format
+    except Image.UnidentifiedImageError:
+        raise BadInput(f"{name}: not a decodable image (not a known image format)") from None
     except Exception as err:  # PIL raises many kinds for hostile input
         raise BadInput(f"{name}: not a decodable image ({err.__class__.__name__}: {err})") from None
     if fmt not in ("PNG", "JPEG", "TIFF", "BMP", "MPO"):
@@ -69,7 +77,7 @@ def decode_image(data: bytes, name: str, settings: Settings, keep: bool = False)
     """Fully decode ``data`` (refusing what is not an accepted image); (W, H) and, if ``keep``, RGB."""
     w, h = _header_size(data, name, settings)
     try:
-        rgb = _via_temp(data, Path(name).suffix or ".img", load_image)
+        rgb = _via_temp(data, name, load_image)
     except (DataError, Image.DecompressionBombError) as err:
         raise BadInput(f"{name}: not a decodable image ({err})") from None
     return DecodedImage(w, h, rgb if keep else None)
@@ -81,7 +89,7 @@ def decode_mask(data: bytes, name: str, size: tuple[int, int] | None, settings: 
     if size is not None and (w, h) != tuple(size):
         raise BadInput(f"{name}: mask is {w}x{h} but its image is {size[0]}x{size[1]}; a mask must match its image's size")
     try:
-        return _via_temp(data, Path(name).suffix or ".img", load_mask)
+        return _via_temp(data, name, load_mask)
     except (DataError, Image.DecompressionBombError) as err:
         raise BadInput(f"{name}: not a decodable mask image ({err})") from None
 

@@ -118,6 +118,58 @@ def client(settings):
         yield c
 
 
+@pytest.fixture(scope="session")
+def migrated(settings):
+    """The test database migrated to head, with its admin token (what a server start does)."""
+    from server.bootstrap import prepare
+
+    prepare(settings, echo=lambda *_: None)
+    return settings
+
+
+@pytest.fixture()
+def db_session(migrated):
+    """A session on the test database for calling services directly."""
+    from server.core.db import session_factory
+
+    session = session_factory(migrated)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+@pytest.fixture()
+def quiet_settings(migrated):
+    """The test settings with a queue of their own that no worker consumes: jobs submitted
+    with them are recorded and sent, but never run."""
+    return migrated.model_copy(update={"queue": f"kmine-unconsumed-{secrets.token_hex(3)}"})
+
+
+@pytest.fixture()
+def quiet_client(quiet_settings, client):
+    """An API client (admin token) whose jobs go to a queue no worker consumes."""
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    with TestClient(create_app(quiet_settings, prepare=False), headers=client.headers) as c:
+        yield c
+
+
+def covid_entries(n: int | None = None) -> list[tuple[str, bytes]]:
+    """The COVID-QU-Ex sample as ``images/…`` and ``masks/…`` entries (the first ``n`` stems)."""
+    require(COVID)
+    stems = sorted(p.stem for p in (COVID / "images").iterdir())[:n]
+    entries = []
+    for folder in ("images", "masks"):
+        for path in sorted((COVID / folder).iterdir()):
+            if path.stem in stems:
+                entries.append((f"{folder}/{path.name}", path.read_bytes()))
+    return entries
+
+
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
     log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "kmine.cli", "worker", "--loglevel=INFO"], cwd=ROOT,

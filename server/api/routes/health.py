@@ -7,31 +7,38 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from server.api.deps import SessionDep, SettingsDep
+from server.api.errors import one_line
+from server.api.schemas.health import Live, NotReady, Ready
 from server.core.queue import broker_ok
 
 router = APIRouter(prefix="/health", tags=["health"])
 
 
-@router.get("/live", summary="The process answers")
-def live() -> dict:
-    return {"status": "ok"}
+@router.get("/live", response_model=Live, summary="The process answers")
+def live() -> Live:
+    return Live(status="ok")
 
 
-@router.get("/ready", summary="Database, broker and weights are usable (503 otherwise)")
+@router.get("/ready", response_model=Ready, summary="Database, broker and weights are usable (503 otherwise)",
+            responses={503: {"model": NotReady, "description": "Something the server needs is not usable"}})
 def ready(session: SessionDep, settings: SettingsDep):
+    from kmine.weights import KNOWN_WEIGHTS
+
     checks = {}
     try:
         session.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as err:
-        checks["database"] = f"{err.__class__.__name__}: {err}"
-    ok, message = broker_ok(settings)
-    checks["broker"] = message
+        checks["database"] = one_line(f"{err.__class__.__name__}: {err}", 500)
+    _, message = broker_ok(settings)
+    checks["broker"] = one_line(message, 500)
     weights = settings.resolved_weights_dir()
-    from kmine.weights import KNOWN_WEIGHTS
-
     needed = [KNOWN_WEIGHTS[k].filename for k in ("mobile_sam", "efficientnet_lite0")]
     missing = [f for f in needed if not (weights / f).is_file()]
     checks["weights"] = "ok" if not missing else f"missing in {weights}: {', '.join(missing)}"
-    ready_ = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready_ else "not ready", "checks": checks}, status_code=200 if ready_ else 503)
+    failing = [name for name, state in checks.items() if state != "ok"]
+    if not failing:
+        return Ready(status="ready", checks=checks)
+    body = NotReady(detail=f"not ready: {'; '.join(f'{name}: {checks[name]}' for name in failing)}",
+                    status="not ready", checks=checks)
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=503)

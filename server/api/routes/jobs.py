@@ -2,58 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from server.api.deps import CurrentUser, SessionDep, SettingsDep
-from server.core.models import Job
+from server.api.deps import JobDep, SessionDep, SettingsDep
+from server.api.schemas.common import errors
+from server.api.schemas.jobs import EpochMetricOut, JobDetail, JobOut, JobRequest, QualityOut
+from server.core.models import JOB_STATUSES, Job
 from server.services import jobs as svc
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="job id")]
 
 
-class JobRequest(BaseModel):
-    kind: Literal["train", "evaluate", "experiment"]
-    split_id: int | None = Field(None, ge=1, description="split to train/evaluate on (evaluate: default the model's)")
-    model_id: int | None = Field(None, ge=1, description="evaluate: the model to score")
-    config: dict[str, Any] = Field(default_factory=dict, description=(
-        "train: kmine TrainConfig settings (schedule supervised|one-time|continuous, encoder, size, max_epochs, "
-        "early_stop, batch_size, lr, teacher, prompts{kinds,n_points,...}, seed, labelled_fraction ...); "
-        "evaluate: subset, mode, frame; experiment: name, fractions, schedules, teachers, prompts, seeds, train, subset, frame"))
+def job_detail(session, job: Job) -> JobDetail:
+    return JobDetail.of(job, log_tail=job.log_tail or "",
+                        metrics=[EpochMetricOut.model_validate(m) for m in svc.epoch_metrics(session, job.id)],
+                        pseudo_label_quality=[QualityOut.model_validate(q) for q in svc.pseudo_label_quality(session, job.id)])
 
 
-def job_or_404(session, job_id: int) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise HTTPException(404, f"job {job_id} not found")
-    return job
+@router.post("", status_code=201, response_model=JobDetail, responses=errors(404, 503), summary="Submit a job",
+             description="`kind` picks the body: `train` (split_id, config: training settings), `evaluate` "
+                         "(model_id, optional split_id, config: subset, mode, frame) or `experiment` (split_id, "
+                         "config: fractions × schedules × teachers × prompts × strategies × seeds). Settings left "
+                         "out take the engine's defaults; GET /api/v1/options lists the choices.")
+def submit(body: JobRequest, session: SessionDep, settings: SettingsDep):
+    job = svc.submit(session, settings, body.kind, body.split_id, body.model_id, body.stored_config())
+    return job_detail(session, job)
 
 
-@router.post("", status_code=201, summary="Submit a job")
-def submit(body: JobRequest, session: SessionDep, settings: SettingsDep, _: CurrentUser):
-    job = svc.submit(session, settings, body.kind, body.split_id, body.model_id, body.config)
-    return svc.job_view(session, job)
-
-
-@router.get("", summary="List jobs, newest first")
-def list_jobs(session: SessionDep, _: CurrentUser,
-              status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled"] | None, Query()] = None,
+@router.get("", response_model=list[JobOut], summary="List jobs, newest first")
+def list_jobs(session: SessionDep, status: Annotated[Literal[JOB_STATUSES] | None, Query()] = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 100):
     query = select(Job).order_by(Job.id.desc()).limit(limit)
     if status:
         query = query.where(Job.status == status)
-    return [svc.job_view(session, j, with_metrics=False) for j in session.scalars(query)]
+    return [JobOut.of(j) for j in session.scalars(query)]
 
 
-@router.get("/{job_id}", summary="Status, progress, per-epoch metrics, pseudo-label quality and log tail")
-def show(job_id: JobId, session: SessionDep, _: CurrentUser):
-    return svc.job_view(session, job_or_404(session, job_id))
+@router.get("/{job_id}", response_model=JobDetail, responses=errors(404),
+            summary="Status, progress, per-epoch metrics, pseudo-label quality and log tail")
+def show(job: JobDep, session: SessionDep):
+    return job_detail(session, job)
 
 
-@router.post("/{job_id}/cancel", summary="Cancel a queued or running job")
-def cancel(job_id: JobId, session: SessionDep, _: CurrentUser):
-    return svc.job_view(session, svc.cancel(session, job_or_404(session, job_id)), with_metrics=False)
+@router.post("/{job_id}/cancel", response_model=JobOut, responses=errors(404, 409),
+             summary="Cancel a queued or running job")
+def cancel(job: JobDep, session: SessionDep):
+    return JobOut.of(svc.cancel(session, job))

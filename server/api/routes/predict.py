@@ -8,27 +8,32 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from sqlalchemy import select
 
-from server.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
+from kmine.data import mask_png
+from kmine.predict import MODES
+from kmine.prompts import PROMPT_CHOICES
+from server.api.deps import SessionDep, SettingsDep, StoreDep
+from server.api.schemas.common import MAX_ID, errors
+from server.api.schemas.predict import PredictOut
 from server.api.uploads import read_upload
 from server.core.models import Image, Mask
 from server.services.predict import pick_model
-from kmine.data import mask_png
 from server.services.uploads import decode_image, decode_mask
 
 router = APIRouter(tags=["predict"])
 
 
-@router.post("/predict", summary="Predict a mask for one image (any size)", description=(
+@router.post("/predict", response_model=PredictOut, response_model_exclude_unset=True,
+             responses=errors(404, 409, 413), summary="Predict a mask for one image (any size)", description=(
     "Answer: `mask_png` (base64 PNG, 0/255, the input's full size), `prompts` (points and box in the input "
     "image's pixel coordinates), `model_id`, `mode`, `timings_ms`; with a ground-truth `mask` also `dice` and "
     "`iou`. `model_id` defaults to the active model (of the dataset holding this image, else the newest active "
     "one). No model yet: 409. An image the server has seen reuses its cached SAM encoding in refine mode."))
 async def predict(
-    request: Request, session: SessionDep, settings: SettingsDep, store: StoreDep, _: CurrentUser,
+    request: Request, session: SessionDep, settings: SettingsDep, store: StoreDep,
     image: Annotated[UploadFile, File(description="the image (PNG, JPEG, TIFF, BMP)")],
-    mode: Annotated[Literal["student", "refine"], Form(description="student: the student alone; refine: student prompts SAM")] = "student",
-    model_id: Annotated[int | None, Form(ge=1, le=2**31 - 1, description="default: the active model")] = None,
-    prompts: Annotated[Literal["points", "box", "points+box", "points+box+mask", "per-component"] | None,
+    mode: Annotated[Literal[MODES], Form(description="student: the student alone; refine: student prompts SAM")] = "student",
+    model_id: Annotated[int | None, Form(ge=1, le=MAX_ID, description="default: the active model")] = None,
+    prompts: Annotated[Literal[PROMPT_CHOICES] | None,
                        Form(description="prompt kinds for refine mode (default: the model's)")] = None,
     mask: Annotated[UploadFile | None, File(description="optional ground truth: adds dice and iou")] = None,
 ):

@@ -1,0 +1,66 @@
+"""What every router shares: the one error body, the error answers a route declares, bounded
+ids and ISO times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Seed = Annotated[int, Field(ge=0, le=MAX_ID)]
+# Times answer as ``datetime.isoformat()`` (``…+00:00``), as they always have.
+IsoDatetime = Annotated[datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json"),
+                        WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class Answer(BaseModel):
+    """Base of the response schemas: read from ORM rows or dicts alike."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description="where: e.g. ['body', 'config', 'size']")
+    msg: str = Field(description="what is wrong, one line")
+    type: str = Field(description="pydantic's error type, e.g. 'greater_than_equal'")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``detail`` is one readable line; validation problems (422) also
+    list each problem in ``errors``."""
+
+    detail: str = Field(description="what went wrong, one line for a person")
+    errors: list[ErrorItem] | None = Field(None, description="each validation problem (422 only)")
+
+
+_DESCRIPTIONS = {
+    401: "No or an unknown API token (send `Authorization: Bearer <token>`)",
+    403: "The token may not do this (an admin token is needed)",
+    404: "A dataset, image, mask, split, job or model named in the request does not exist",
+    409: "The request conflicts with the current state (e.g. no model yet, a job already finished)",
+    413: "An upload is over a size or count limit (see GET /api/v1/options)",
+    422: "The request is invalid: a parameter, a body field or an uploaded file",
+    503: "A service the request needs (the job broker, storage) cannot be reached",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error status codes, all with :class:`ErrorBody`."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        out[code] = {"model": ErrorBody, "description": _DESCRIPTIONS[code]}
+        if code == 401:
+            out[code]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer`"}}
+    return out
+
+
+def binary(media_type: str, description: str, headers: dict[str, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entry for a 200 answer that is a file (PNG, checkpoint)."""
+    answer: dict[str, Any] = {"description": description,
+                              "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}
+    if headers:
+        answer["headers"] = {name: {"schema": {"type": "string"}, "description": text} for name, text in headers.items()}
+    return {200: answer}

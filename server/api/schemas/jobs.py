@@ -1,0 +1,299 @@
+"""Job bodies, one typed schema per kind, and job answers.
+
+Every choice comes from the engine's own list (schedules, prompt kinds, teachers, encoders,
+pseudo-label rules, subsets, modes, frames) and every default from the engine's dataclass,
+so nothing here can drift from what the worker runs. Numbers are bounded, unknown keys are
+refused (``extra="forbid"``), and a client can never name a path, a device or a cache: those
+settings belong to the server (``SERVER_OWNED``). The service then runs the engine's own
+checks (``TrainConfig.from_dict``) as the final word.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from kmine.data import SUBSETS
+from kmine.evaluation import FRAMES
+from kmine.experiment import PRETRAINING_NAMES, ExperimentConfig
+from kmine.predict import MODES
+from kmine.prompts import PROMPT_CHOICES, PROMPT_KINDS, PromptConfig
+from kmine.student.encoders import ENCODERS
+from kmine.teacher import TEACHER_NAMES
+from kmine.training import TrainConfig
+from kmine.training.config import SCHEDULES
+from kmine.training.simclr import SimCLRConfig
+from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES, PseudoStrategy
+from server.api.schemas.common import Answer, DbId, IsoDatetime, Seed
+from server.core.models import JOB_KINDS, JOB_STATUSES
+from server.services.jobs import EVALUATE_DEFAULTS, PRETRAIN_SERVER_OWNED, SERVER_OWNED, STRATEGY_NAME
+
+
+def engine_default(cls: type, name: str) -> Any:
+    """The default of dataclass ``cls``'s field ``name`` (the engine's, never written twice)."""
+    field = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+Unit = Annotated[float, Field(ge=0, le=1)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+Epochs = Annotated[int, Field(ge=1, le=1000)]
+LearningRate = Annotated[float, Field(gt=0, le=1)]
+Side = Annotated[int, Field(ge=32, le=1024, multiple_of=32)]
+Encoder = Literal[tuple(ENCODERS)]
+Teacher = Literal[TEACHER_NAMES]
+Schedule = Literal[SCHEDULES]
+
+
+class JobSettings(BaseModel):
+    """Base of job settings: unknown keys and non-finite numbers are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    what: ClassVar[str] = "settings"
+    owned: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_names(cls, data: Any) -> Any:
+        """Say plainly which keys are the server's and which are unknown (the schema's
+        ``extra="forbid"`` would only say "extra inputs are not permitted")."""
+        if isinstance(data, dict):
+            refused = sorted(str(k) for k in set(data) & cls.owned)
+            if refused:
+                raise ValueError(f"{cls.what} {', '.join(refused)} are set by the server, not the client")
+            unknown = sorted(str(k) for k in set(data) - set(cls.model_fields))
+            if unknown:
+                raise ValueError(f"unknown {cls.what}: {', '.join(unknown)}; known: {', '.join(sorted(cls.model_fields))}")
+        return data
+
+
+def _prompt(name: str) -> Any:
+    return engine_default(PromptConfig, name)
+
+
+class PromptSettings(JobSettings):
+    """How the student's probabilities become SAM prompts (``kmine.prompts.PromptConfig``)."""
+
+    what: ClassVar[str] = "prompt settings"
+    kinds: Literal[PROMPT_KINDS] = _prompt("kinds")
+    n_points: int = Field(_prompt("n_points"), ge=1, le=64, description="foreground points at the highest probabilities")
+    threshold: float = Field(_prompt("threshold"), gt=0, lt=1, description="probability counted as foreground")
+    per_component: bool = Field(_prompt("per_component"), description="one prompt set per connected component")
+    min_component_area: int = Field(_prompt("min_component_area"), ge=0, le=10_000_000)
+    max_components: int = Field(_prompt("max_components"), ge=1, le=64)
+    negatives: int = Field(_prompt("negatives"), ge=0, le=64, description="background points per prompt set")
+
+
+def _strategy(name: str) -> Any:
+    return engine_default(PseudoStrategy, name)
+
+
+class StrategySettings(JobSettings):
+    """How the student's and the teacher's masks become a pseudo-label (``kmine.training.strategy``)."""
+
+    what: ClassVar[str] = "strategy settings"
+    teacher_size: int | None = Field(_strategy("teacher_size"), ge=32, le=2048,
+                                     description="side of the crop the teacher sees; null: the student's crop")
+    tta: bool = _strategy("tta")
+    multimask: Literal[MULTIMASK_RULES] = _strategy("multimask")
+    label: Literal[LABEL_RULES] = _strategy("label")
+    teacher_weight: Unit = _strategy("teacher_weight")
+    gate_iou: Unit = _strategy("gate_iou")
+    doubt_weight: Unit = _strategy("doubt_weight")
+    min_agreement: Unit = _strategy("min_agreement")
+
+
+def _train(name: str) -> Any:
+    return engine_default(TrainConfig, name)
+
+
+class TrainSettings(JobSettings):
+    """A training run: every ``kmine.training.TrainConfig`` setting except the server's own
+    (data, split, paths, device, caches, encoder_init). Omitted settings take the engine's defaults."""
+
+    what: ClassVar[str] = "training settings"
+    owned: ClassVar[frozenset[str]] = frozenset(SERVER_OWNED)
+    labelled_fraction: Fraction | None = Field(_train("labelled_fraction"),
+                                               description="share of train that keeps its labels; null: the split's own")
+    schedule: Schedule = _train("schedule")
+    encoder: Encoder = _train("encoder")
+    pretrained: bool = _train("pretrained")
+    size: Side = Field(_train("size"), description="training crop side in pixels (a multiple of 32)")
+    batch_size: int = Field(_train("batch_size"), ge=1, le=64)
+    lr: LearningRate = _train("lr")
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = _train("betas")
+    weight_decay: Unit = _train("weight_decay")
+    plateau_patience: int = Field(_train("plateau_patience"), ge=0, le=1000)
+    plateau_factor: float = Field(_train("plateau_factor"), gt=0, lt=1)
+    min_lr: float = Field(_train("min_lr"), ge=0, le=1)
+    early_stop: Epochs = Field(_train("early_stop"), description="epochs without improvement that end a phase")
+    max_epochs: Epochs = Field(_train("max_epochs"), description="cap per phase")
+    mining_epochs: Epochs | None = Field(_train("mining_epochs"), description="cap of the second phase; null: max_epochs")
+    k: Unit = Field(_train("k"), description="BCE weight of the loss")
+    lam: float = Field(_train("lam"), ge=0, le=10, description="pseudo-label loss weight")
+    seed: Seed = _train("seed")
+    teacher: Teacher = _train("teacher")
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
+    strategy: StrategySettings = Field(default_factory=StrategySettings)
+    augment: bool = _train("augment")
+
+
+class EvaluateSettings(JobSettings):
+    """What an evaluation scores: a part of the split, the student alone or refined by SAM, in
+    the paper's centre crop or the full image."""
+
+    what: ClassVar[str] = "evaluate settings"
+    subset: Literal[SUBSETS] = EVALUATE_DEFAULTS["subset"]
+    mode: Literal[MODES] = EVALUATE_DEFAULTS["mode"]
+    frame: Literal[FRAMES] = EVALUATE_DEFAULTS["frame"]
+
+
+def _simclr(name: str) -> Any:
+    return engine_default(SimCLRConfig, name)
+
+
+class PretrainSettings(JobSettings):
+    """Self-supervised encoder pretraining before every arm (``kmine.training.simclr.SimCLRConfig``);
+    the server names its data, device and weights, and each arm its seed."""
+
+    what: ClassVar[str] = "pretrain settings"
+    owned: ClassVar[frozenset[str]] = frozenset(PRETRAIN_SERVER_OWNED)
+    method: Literal[tuple(PRETRAINING_NAMES)] = "simclr"
+    encoder: Encoder = _simclr("encoder")
+    pretrained: bool = _simclr("pretrained")
+    size: Side = _simclr("size")
+    batch_size: int = Field(_simclr("batch_size"), ge=2, le=256)
+    epochs: Epochs = _simclr("epochs")
+    lr: LearningRate = _simclr("lr")
+    temperature: float = Field(_simclr("temperature"), gt=0, le=10)
+    projection_dim: int = Field(_simclr("projection_dim"), ge=1, le=4096)
+
+
+StrategyName = Annotated[str, StringConstraints(pattern=STRATEGY_NAME)]
+ExperimentName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+def _experiment(name: str) -> Any:
+    return engine_default(ExperimentConfig, name)
+
+
+class ExperimentSettings(JobSettings):
+    """Labelled fractions × schedules × teachers × prompt kinds × strategies × seeds on the
+    job's split (``kmine.experiment.ExperimentConfig``); ``train`` is shared by every arm."""
+
+    what: ClassVar[str] = "experiment settings"
+    owned: ClassVar[frozenset[str]] = frozenset({"datasets"})
+    name: ExperimentName | None = Field(None, description="title of the results table; default experiment-<split id>")
+    fractions: list[Fraction] = Field(_experiment("fractions"), min_length=1, max_length=10)
+    schedules: list[Schedule] = Field(_experiment("schedules"), min_length=1, max_length=len(SCHEDULES))
+    teachers: list[Teacher] = Field(_experiment("teachers"), min_length=1, max_length=len(TEACHER_NAMES))
+    prompts: list[Literal[PROMPT_CHOICES]] = Field(_experiment("prompts"), min_length=1, max_length=len(PROMPT_CHOICES))
+    strategies: dict[StrategyName, StrategySettings] = Field(
+        default_factory=lambda: {k: StrategySettings(**v) for k, v in _experiment("strategies").items()},
+        min_length=1, max_length=8, description="name (a plain word) → strategy settings")
+    seeds: list[Seed] = Field(_experiment("seeds"), min_length=1, max_length=10)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    subset: Literal[SUBSETS] = _experiment("subset")
+    frame: Literal[FRAMES] = _experiment("frame")
+    pretrain: PretrainSettings | None = Field(_experiment("pretrain"), description="null: no pretraining")
+
+
+class _JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def stored_config(self) -> dict:
+        """The job's ``config`` as stored for the worker: the settings the client named."""
+        return self.config.model_dump(mode="json", exclude_unset=True)
+
+
+class TrainJob(_JobRequest):
+    kind: Literal["train"]
+    split_id: DbId = Field(description="the split to train on")
+    model_id: ClassVar[None] = None
+    config: TrainSettings = Field(default_factory=TrainSettings)
+
+
+class EvaluateJob(_JobRequest):
+    kind: Literal["evaluate"]
+    model_id: DbId = Field(description="the model to score")
+    split_id: DbId | None = Field(None, description="default: the split the model was trained on")
+    config: EvaluateSettings = Field(default_factory=EvaluateSettings)
+
+    def stored_config(self) -> dict:
+        return self.config.model_dump(mode="json")
+
+
+class ExperimentJob(_JobRequest):
+    kind: Literal["experiment"]
+    split_id: DbId = Field(description="the split every arm uses")
+    model_id: ClassVar[None] = None
+    config: ExperimentSettings = Field(default_factory=ExperimentSettings)
+
+
+JobRequest = Annotated[TrainJob | EvaluateJob | ExperimentJob, Field(discriminator="kind")]
+
+
+class Progress(Answer):
+    phase: str | None
+    epoch: int | None
+    fraction: float = Field(description="0 to 1 over all phases")
+    eta_seconds: float | None
+
+
+class EpochMetricOut(Answer):
+    phase: str
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+    val_dice: float | None
+    val_iou: float | None
+    record: dict[str, Any]
+
+
+class QualityOut(Answer):
+    phase: str
+    epoch: int | None
+    made: int
+    skipped: int
+    student_dice: float | None
+    teacher_dice: float | None
+    teacher_beats_student: float | None
+    pseudo_dice: float | None
+    truebox_dice: float | None
+    n: int | None
+
+
+class JobOut(Answer):
+    id: int
+    kind: Literal[JOB_KINDS]
+    status: Literal[JOB_STATUSES]
+    dataset_id: int | None
+    split_id: int | None
+    model_id: int | None = Field(description="evaluate: the model scored; train: the model made")
+    config: dict[str, Any] = Field(description="the settings the job was submitted with")
+    progress: Progress
+    attempts: int
+    max_attempts: int
+    cancel_requested: bool
+    error: str | None
+    result: dict[str, Any] | None
+    worker: str | None
+    created_at: IsoDatetime
+    started_at: IsoDatetime | None
+    finished_at: IsoDatetime | None
+
+    @classmethod
+    def of(cls, job, **more) -> "JobOut":
+        progress = Progress(phase=job.phase, epoch=job.epoch, fraction=job.fraction or 0.0, eta_seconds=job.eta_seconds)
+        fields = {name: getattr(job, name) for name in JobOut.model_fields if name != "progress"}
+        return cls(**fields, progress=progress, **more)
+
+
+class JobDetail(JobOut):
+    metrics: list[EpochMetricOut] = Field(description="per epoch of each phase")
+    pseudo_label_quality: list[QualityOut] = Field(description="per epoch of a mining phase")
+    log_tail: str

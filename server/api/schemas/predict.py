@@ -1,0 +1,82 @@
+"""Prediction and labelling help: a student's mask (alone or refined by SAM), SAM re-prompted
+with a person's clicks, and unlabelled images ranked by student/SAM disagreement."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from kmine.predict import MODES
+from kmine.teacher import TEACHER_NAMES
+from server.api.schemas.common import Answer
+
+Coordinate = Annotated[float, Field(ge=0, le=1e5)]
+Timings = dict[str, int | float]
+
+
+def _known_teacher(name: str | None) -> str | None:
+    if name is not None and name not in TEACHER_NAMES:
+        raise ValueError(f"unknown teacher {name!r}; choose one of {', '.join(TEACHER_NAMES)}")
+    return name
+
+
+class SamPrompt(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    points: list[tuple[Coordinate, Coordinate]] | None = Field(
+        None, max_length=64, description="clicked points [[x, y], …] in the image's pixels")
+    point_labels: list[Annotated[int, Field(ge=0, le=1)]] | None = Field(
+        None, max_length=64, description="1 foreground, 0 background, per point (default 1)")
+    box: tuple[Coordinate, Coordinate, Coordinate, Coordinate] | None = Field(
+        None, description="[x0, y0, x1, y1] in the image's pixels, any two opposite corners")
+    teacher: Annotated[str | None, AfterValidator(_known_teacher)] = Field(
+        None, max_length=40, description=f"one of {', '.join(TEACHER_NAMES)}; default: the teacher of the "
+                                         "dataset's active model, else mobilesam")
+
+
+class PromptOut(Answer):
+    points: list[list[float]] | None = Field(description="[[x, y], …] in the image's pixels")
+    point_labels: list[int] | None
+    box: list[float] | None = Field(description="[x0, y0, x1, y1]")
+
+
+class PredictOut(Answer):
+    model_id: int
+    mode: Literal[MODES]
+    prompt_kinds: str
+    width: int
+    height: int
+    mask_png: str = Field(description="base64 PNG, 0/255, the input's full size")
+    refined: bool = Field(description="whether SAM refined the student's mask")
+    prompts: list[PromptOut]
+    timings_ms: Timings
+    dice: float | None = Field(None, description="against the uploaded ground truth (only with one)")
+    iou: float | None = Field(None, description="against the uploaded ground truth (only with one)")
+    image_ids: list[int] | None = Field(None, description="the server's images with these bytes (only when known)")
+
+
+class RepromptOut(Answer):
+    teacher: str
+    width: int
+    height: int
+    mask_png: str = Field(description="base64 PNG, 0/255, the image's size")
+    iou_pred: float = Field(description="SAM's own estimate of the mask's IoU")
+    prompts: list[PromptOut]
+    timings_ms: Timings
+
+
+class Candidate(Answer):
+    id: int
+    stem: str
+    disagreement: float = Field(description="1 − Dice(student mask, SAM's mask prompted by it); 1 when the student finds nothing")
+    student_sam_dice: float | None
+    student_pixels: int
+    sam_pixels: int | None
+
+
+class CandidatesOut(Answer):
+    split_id: int
+    model_id: int
+    total: int
+    items: list[Candidate]

@@ -1,0 +1,61 @@
+"""The current label of an image, the one rule the API and the worker share.
+
+An image's label is its newest ``human`` mask (a person's correction) when it has one, else
+its newest ``ground_truth`` mask (uploaded with the dataset); an image with neither is
+unlabelled. Pseudo-labels and predictions are never labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.core.models import Image, Mask
+
+LABEL_KINDS = ("human", "ground_truth")  # first kind first: a human correction overrides the uploaded truth
+_CHUNK = 1000  # ids per IN (...) list: far below SQLite's and PostgreSQL's limits
+
+
+def latest_mask(session: Session, image_id: int, kinds: Iterable[str]) -> Mask | None:
+    """The newest mask of the first kind in ``kinds`` that the image has."""
+    for kind in kinds:
+        mask = session.scalar(select(Mask).where(Mask.image_id == image_id, Mask.kind == kind)
+                              .order_by(Mask.id.desc()).limit(1))
+        if mask is not None:
+            return mask
+    return None
+
+
+def label_mask(session: Session, image_id: int) -> Mask | None:
+    """The image's current label, or None when it is unlabelled."""
+    return latest_mask(session, image_id, LABEL_KINDS)
+
+
+def label_masks(session: Session, image_ids: Iterable[int]) -> dict[int, Mask]:
+    """The current label of each of ``image_ids`` that has one (the same rule as
+    :func:`label_mask`), in a few queries however many images there are."""
+    ids = list(dict.fromkeys(image_ids))
+    rank = {kind: i for i, kind in enumerate(LABEL_KINDS)}
+    best: dict[int, Mask] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.scalars(select(Mask).where(Mask.image_id.in_(ids[start:start + _CHUNK]),
+                                                  Mask.kind.in_(LABEL_KINDS)))
+        for mask in rows:
+            held = best.get(mask.image_id)
+            if held is None or (rank[mask.kind], -mask.id) < (rank[held.kind], -held.id):
+                best[mask.image_id] = mask
+    return best
+
+
+def labelled_image_ids(session: Session, dataset_id: int) -> set[int]:
+    """Ids of the dataset's images that have a label."""
+    return set(session.scalars(select(Mask.image_id).join(Image).where(
+        Image.dataset_id == dataset_id, Mask.kind.in_(LABEL_KINDS))).all())
+
+
+def labelled_count(session: Session, dataset_id: int) -> int:
+    """How many of the dataset's images have a label."""
+    return session.scalar(select(func.count(func.distinct(Mask.image_id))).join(Image).where(
+        Image.dataset_id == dataset_id, Mask.kind.in_(LABEL_KINDS))) or 0
