@@ -8,7 +8,7 @@ web UI) and ``worker``. Only this module knows all of ``kmine``, ``server``, ``w
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,10 +21,10 @@ __all__ = ["app", "main"]
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    worker: Annotated[Optional[bool], typer.Option("--worker/--no-worker", help="Also start a local worker process (default: in embedded mode).")] = None,
+    worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Also start a local worker process (default: in embedded mode).")] = None,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Import the demo dataset (../shared/data/covid-qu-ex-sample) on first start and train a first small model.")] = True,
     migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Bring the database to the current schema first (alembic upgrade head).")] = True,
-    ui: Annotated[Optional[bool], typer.Option("--ui/--no-ui", help="Also serve the web UI at /ui, acting with the admin token (default: in embedded mode only; in production run `python -m webui` behind your own access control).")] = None,
+    ui: Annotated[bool | None, typer.Option("--ui/--no-ui", help="Also serve the web UI at /ui, acting with the admin token (default: in embedded mode only; in production run `python -m webui` behind your own access control).")] = None,
 ):
     """Start the HTTP API (docs at /docs). Embedded mode (default): SQLite, a SQLite-backed
     queue and a local worker in ./kmine-data (KMINE_DATA_DIR); production: set KMINE_MODE,
@@ -63,7 +63,7 @@ def _mount_ui(api, settings, host: str, port: int):
 @app.command()
 def worker(
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
-    hostname: Annotated[Optional[str], typer.Option(help="Worker name (default: celery's).")] = None,
+    hostname: Annotated[str | None, typer.Option(help="Worker name (default: celery's).")] = None,
 ):
     """Run a job worker: one job at a time (start one per GPU, e.g. with CUDA_VISIBLE_DEVICES).
     It reads the same KMINE_* settings as the server (database, broker, data directory)."""

@@ -10,10 +10,9 @@ from sqlalchemy.orm import Session
 
 from kmine.data import Split as KSplit
 from kmine.data import save_split
-from server.core.models import Image, Mask, Split, SplitMember
+from server.core.labels import label_masks
+from server.core.models import Image, Split, SplitMember
 from server.core.storage import BlobStore
-
-LABEL_KINDS = ("human", "ground_truth")
 
 
 def materialise(session: Session, store: BlobStore, split_id: int, folder: Path) -> tuple[Path, Path, dict[str, int]]:
@@ -31,19 +30,14 @@ def materialise(session: Session, store: BlobStore, split_id: int, folder: Path)
     ids: dict[str, int] = {}
     rows = session.execute(select(SplitMember.part, Image).join(Image, Image.id == SplitMember.image_id)
                            .where(SplitMember.split_id == split_id)).all()
+    labels = label_masks(session, [image.id for _, image in rows])  # the rule the API shows
     for part, image in rows:
         parts[part].append(image.stem)
         ids[image.stem] = image.id
         suffix = Path(image.filename).suffix.lower()
         _link_or_copy(store.path(image.sha256), data / "images" / f"{image.stem}{suffix}")
-        mask = None
-        for kind in LABEL_KINDS:
-            mask = session.scalar(select(Mask).where(Mask.image_id == image.id, Mask.kind == kind)
-                                  .order_by(Mask.id.desc()).limit(1))
-            if mask is not None:
-                break
-        if mask is not None:
-            _link_or_copy(store.path(mask.sha256), data / "masks" / f"{image.stem}.png")
+        if image.id in labels:
+            _link_or_copy(store.path(labels[image.id].sha256), data / "masks" / f"{image.stem}.png")
     train = sorted(parts["labelled"] + parts["unlabelled"])
     ksplit = KSplit(train=train, val=sorted(parts["val"]), test=sorted(parts["test"]), labelled=sorted(parts["labelled"]),
                     seed=split.seed, labelled_fraction=len(parts["labelled"]) / max(1, len(train)),

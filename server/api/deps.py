@@ -4,18 +4,19 @@ split, job or model a path names (404 when it does not exist)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Iterator
+from collections.abc import Iterator
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from server.core.db import session_factory
 from server.api.schemas.common import MAX_ID
+from server.core.db import session_factory
 from server.core.models import ApiToken, Dataset, Image, Job, Model, Split
 from server.core.security import find_token
 from server.core.settings import Settings
-from server.core.storage import BlobStore
+from server.core.storage import BlobStore, open_store
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -37,7 +38,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_store(settings: SettingsDep) -> BlobStore:
-    return BlobStore(settings.blobs_dir)
+    return open_store(settings)
 
 
 StoreDep = Annotated[BlobStore, Depends(get_store)]

@@ -55,7 +55,7 @@ class Dataset(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    images: Mapped[list["Image"]] = relationship(back_populates="dataset", cascade="all, delete-orphan", passive_deletes=True)
+    images: Mapped[list[Image]] = relationship(back_populates="dataset", cascade="all, delete-orphan", passive_deletes=True)
 
 
 class Image(Base):
@@ -70,7 +70,7 @@ class Image(Base):
     height: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     dataset: Mapped[Dataset] = relationship(back_populates="images")
-    masks: Mapped[list["Mask"]] = relationship(back_populates="image", cascade="all, delete-orphan", passive_deletes=True)
+    masks: Mapped[list[Mask]] = relationship(back_populates="image", cascade="all, delete-orphan", passive_deletes=True)
 
 
 class Mask(Base):
@@ -97,7 +97,7 @@ class Split(Base):
     seed: Mapped[int] = mapped_column(Integer)
     fractions: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    members: Mapped[list["SplitMember"]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    members: Mapped[list[SplitMember]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
 class SplitMember(Base):

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     job_max_attempts: int = 3
 
     @model_validator(mode="after")
-    def _defaults(self) -> "Settings":
+    def _defaults(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.data_dir / 'kmine.sqlite'}"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from kmine.data import SplitError, make_split, mask_png
 from server.core.errors import BadInput
-from server.core.labels import LABEL_KINDS, label_mask, label_masks, labelled_count, labelled_image_ids, latest_mask  # noqa: F401
+from server.core.labels import label_masks, labelled_count, labelled_image_ids
 from server.core.models import SPLIT_PARTS, Dataset, Image, Mask, Model, Split, SplitMember
 from server.core.settings import Settings
 from server.core.storage import BlobStore

@@ -35,7 +35,8 @@ def store_checkpoint(session: Session, settings: Settings, data: bytes, filename
 
     if dataset_id is not None and session.get(Dataset, dataset_id) is None:
         raise BadInput(f"dataset {dataset_id} not found", 404)
-    name = check_name(name, "model name") if name else (" ".join(CONTROL_CHARS.sub(" ", filename or "").split())[:200] or "uploaded")
+    fallback = " ".join(CONTROL_CHARS.sub(" ", filename or "").split())[:200] or "uploaded"
+    name = check_name(name, "model name") if name else fallback
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=settings.models_dir, suffix=".upload")
     with os.fdopen(fd, "wb") as f:

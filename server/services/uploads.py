@@ -69,7 +69,8 @@ def _header_size(data: bytes, name: str, settings: Settings) -> tuple[int, int]:
     if fmt not in ("PNG", "JPEG", "TIFF", "BMP", "MPO"):
         raise BadInput(f"{name}: image format {fmt} is not accepted (PNG, JPEG, TIFF, BMP)")
     if size[0] < 1 or size[1] < 1 or size[0] * size[1] > settings.max_image_pixels:
-        raise BadInput(f"{name}: {size[0]}x{size[1]} pixels is outside the accepted range (at most {settings.max_image_pixels} pixels)")
+        raise BadInput(f"{name}: {size[0]}x{size[1]} pixels is outside the accepted range "
+                       f"(at most {settings.max_image_pixels} pixels)")
     return size
 
 

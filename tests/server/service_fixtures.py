@@ -172,7 +172,7 @@ def covid_entries(n: int | None = None) -> list[tuple[str, bytes]]:
 
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
     log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "kmine.cli", "worker", "--loglevel=INFO"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "worker", "--loglevel=INFO"], cwd=ROOT,
                             env={**os.environ, **env, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"},
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 90

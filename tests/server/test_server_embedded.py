@@ -36,7 +36,7 @@ def test_embedded_serve_happy_path(tmp_path):
     env.update(KMINE_DATA_DIR=str(tmp_path / "data"), KMINE_WEIGHTS_DIR=str(WEIGHTS), KMINE_DEVICE="cpu",
                OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "kmine.cli", "serve", "--port", str(port), "--no-demo"], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--no-demo"], cwd=tmp_path,
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -6,6 +6,7 @@ what the server accepts; nothing here is written twice."""
 from __future__ import annotations
 
 from fastapi import APIRouter
+
 from server.api.deps import SettingsDep
 from server.api.schemas.options import Limits, Options
 

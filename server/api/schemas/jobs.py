@@ -287,7 +287,7 @@ class JobOut(Answer):
     finished_at: IsoDatetime | None
 
     @classmethod
-    def of(cls, job, **more) -> "JobOut":
+    def of(cls, job, **more) -> JobOut:
         progress = Progress(phase=job.phase, epoch=job.epoch, fraction=job.fraction or 0.0, eta_seconds=job.eta_seconds)
         fields = {name: getattr(job, name) for name in JobOut.model_fields if name != "progress"}
         return cls(**fields, progress=progress, **more)
