@@ -80,7 +80,7 @@ def edited_mask(value: dict | None, mask: np.ndarray) -> np.ndarray:
     if strokes is None:
         return mask
     h, w = mask.shape
-    add, remove = (np.asarray(Image.fromarray(m).resize((w, h), Image.NEAREST)) > 0 for m in strokes)
+    add, remove = (np.asarray(Image.fromarray(m).resize((w, h), Image.Resampling.NEAREST)) > 0 for m in strokes)
     return (mask | add) & ~remove
 
 
