@@ -37,7 +37,7 @@ class Student(nn.Module):
         spec = encoder_spec(encoder)
         self.model = model
         self.config: dict[str, Any] = {"arch": "UnetPlusPlus", "encoder": encoder, "pretrained": bool(pretrained),
-                       "classes": 1}
+                                       "classes": 1}
         # Scaled to [0, 255] inputs; not persistent: the config recreates them.
         mean = torch.tensor(spec.mean).view(1, 3, 1, 1) * 255.0
         std = torch.tensor(spec.std).view(1, 3, 1, 1) * 255.0

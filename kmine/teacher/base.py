@@ -109,7 +109,7 @@ class SamTeacher:
         self.encode_batch_size = encode_batch_size
         self.decode_batch_size = decode_batch_size
         self.input_size: int = int(self._sam.image_encoder.img_size)
-        h, w = self._sam.prompt_encoder.mask_input_size  # copied as a tuple: the model's is its own
+        h, w = self._sam.prompt_encoder.mask_input_size  # a pair, whatever sequence the model keeps
         self.mask_input_size: tuple[int, int] = (h, w)
         self.device = self._sam.pixel_mean.device
         self.encode_calls = 0
