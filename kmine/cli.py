@@ -9,7 +9,7 @@ import json
 import logging
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -37,15 +37,25 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
-Schedule = _choices("Schedule", SCHEDULES)
-Mode = _choices("Mode", MODES)
-Frame = _choices("Frame", FRAMES)
-Teacher = _choices("Teacher", TEACHER_NAMES)
-Prompts = _choices("Prompts", PROMPT_CHOICES)
-Subset = _choices("Subset", (*SUBSETS, "all"))
+if TYPE_CHECKING:
+    # Built at import from the engine's lists, which a type checker cannot read: to it each
+    # is a str enum of unknown members, picked by name (Mode["refine"]: names are the values).
+    class Schedule(str, Enum): ...
+    class Mode(str, Enum): ...
+    class Frame(str, Enum): ...
+    class Teacher(str, Enum): ...
+    class Prompts(str, Enum): ...
+    class Subset(str, Enum): ...
+else:
+    Schedule = _choices("Schedule", SCHEDULES)
+    Mode = _choices("Mode", MODES)
+    Frame = _choices("Frame", FRAMES)
+    Teacher = _choices("Teacher", TEACHER_NAMES)
+    Prompts = _choices("Prompts", PROMPT_CHOICES)
+    Subset = _choices("Subset", (*SUBSETS, "all"))
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -93,7 +103,7 @@ def split(
 def train(
     data: Annotated[Path, typer.Argument(help="Dataset folder with images/ and masks/.")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, history.jsonl, result.json. An unfinished run there resumes.")] = Path("runs/train"),
-    schedule: Annotated[Schedule, typer.Option(help="supervised: labelled only; one-time: pseudo-labels once; continuous: afresh at every revisit; extended: supervised for both phases (the same-compute control).")] = Schedule.continuous,
+    schedule: Annotated[Schedule, typer.Option(help="supervised: labelled only; one-time: pseudo-labels once; continuous: afresh at every revisit; extended: supervised for both phases (the same-compute control).")] = Schedule["continuous"],
     split_file: Annotated[Path | None, typer.Option("--split", help="Split JSON (default: <data>/split.json, else a seeded 80/10/10 split).")] = None,
     labelled: Annotated[float | None, typer.Option(help="Share of train that keeps its labels, e.g. 0.75 (default: the split's own partition).")] = None,
     encoder: Annotated[str, typer.Option(help="Student encoder: timm-tf_efficientnet_lite0 (ImageNet weights) or resnet34 (paper's; random init here).")] = "timm-tf_efficientnet_lite0",
@@ -228,7 +238,7 @@ def predict(
     checkpoint: Annotated[Path, typer.Argument(help="A student checkpoint (best.pt of a training run).")],
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders of images, any size.")],
     out: Annotated[Path, typer.Option(help="Output folder: <stem>.png masks (0/255, input size) and <stem>_overlay.png.")] = Path("predictions"),
-    mode: Annotated[Mode, typer.Option(help="student: the student alone; refine: student prompts SAM.")] = Mode.student,
+    mode: Annotated[Mode, typer.Option(help="student: the student alone; refine: student prompts SAM.")] = Mode["student"],
     teacher: Annotated[Teacher, typer.Option(help="SAM teacher for refine mode.")] = Teacher[DEFAULT_TEACHER],
     prompts: Annotated[Prompts | None, typer.Option(help="Prompt kinds for refine mode (default: the checkpoint's).")] = None,
     overlay: Annotated[bool, typer.Option(help="Also write an overlay with masks and prompts.")] = True,
@@ -247,7 +257,7 @@ def predict(
 
     dev = str(resolve_device(device))
     teacher_model = None
-    if mode == Mode.refine:
+    if mode == Mode["refine"]:
         from kmine.teacher import build_teacher
 
         teacher_model = build_teacher(teacher.value, weights_dir=weights_dir, device=dev)
@@ -277,8 +287,8 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="Dataset folder with images/ and masks/.")],
     subset: Annotated[Subset, typer.Option(help="Which part of the split to score (all: every labelled image).")] = Subset["val"],
     split_file: Annotated[Path | None, typer.Option("--split", help="Split JSON (default: the checkpoint's own split).")] = None,
-    mode: Annotated[Mode, typer.Option(help="student or refine (student → SAM).")] = Mode.student,
-    frame: Annotated[Frame, typer.Option(help="crop: paper protocol (shortest side S, centre crop); full: whole image at its own size.")] = Frame.crop,
+    mode: Annotated[Mode, typer.Option(help="student or refine (student → SAM).")] = Mode["student"],
+    frame: Annotated[Frame, typer.Option(help="crop: paper protocol (shortest side S, centre crop); full: whole image at its own size.")] = Frame["crop"],
     teacher: Annotated[Teacher, typer.Option(help="SAM teacher for refine mode.")] = Teacher[DEFAULT_TEACHER],
     out: Annotated[Path, typer.Option(help="Folder for the per-image CSV and summary JSON.")] = Path("evaluation"),
     weights_dir: WeightsDir = None,
@@ -303,7 +313,7 @@ def evaluate(
         s = Split(**meta["split"])
     stems = index.labelled_stems if subset.value == "all" else getattr(s, subset.value)
     teacher_model = None
-    if mode == Mode.refine:
+    if mode == Mode["refine"]:
         from kmine.teacher import build_teacher
 
         teacher_model = build_teacher(teacher.value, weights_dir=weights_dir, device=dev)

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -179,12 +180,12 @@ def plan(config: ExperimentConfig) -> list[Arm]:
     for ds in config.datasets:
         for fraction in config.fractions:
             for seed in config.seeds:
-                first = dict(teacher=config.teachers[0], prompts=config.prompts[0], seed=seed, pretrain=pretrain)
-                arms.append(Arm(ds, fraction, "supervised", **first))
+                first = partial(Arm, teacher=config.teachers[0], prompts=config.prompts[0], seed=seed, pretrain=pretrain)
+                arms.append(first(ds, fraction, "supervised"))
                 if fraction >= 1.0:
                     continue  # nothing unlabelled to mine
                 if "extended" in config.schedules:
-                    arms.append(Arm(ds, fraction, "extended", **first))
+                    arms.append(first(ds, fraction, "extended"))
                 for schedule in (s for s in config.schedules if s in MINING_SCHEDULES):
                     for teacher in config.teachers:
                         for prompts in config.prompts:
@@ -233,6 +234,8 @@ def _pretrain_encoders(config: ExperimentConfig, out: Path, arms: list[Arm]) -> 
     for dataset, seed in dict.fromkeys((arm.dataset.name, arm.seed) for arm in arms if arm.pretrain):
         spec = next(a.dataset for a in arms if a.dataset.name == dataset)
         path = config.pretrained_encoder(out, spec, seed)
+        if path is None:  # the config asks for no pretraining
+            continue
         if not path.exists():
             log.info("pretraining the encoder for %s, seed %d → %s", dataset, seed, path)
             pretrain(config.simclr_config(spec, seed), path.parent)

@@ -44,15 +44,24 @@ def mining_loss(
     ``pseudo_weights`` (B', 1, H, W) weigh the pseudo-labels' pixels.
     Returns the total and its parts as floats for logging.
     """
-    device = (labelled_logits if labelled_logits is not None else pseudo_logits).device
-    total = torch.zeros((), device=device)
+    some_logits = labelled_logits if labelled_logits is not None else pseudo_logits
+    if some_logits is None:
+        raise ValueError("mining_loss needs labelled or pseudo-labelled logits")
+    total = torch.zeros((), device=some_logits.device)
     parts = {"sup": 0.0, "pseudo": 0.0}
     if labelled_logits is not None and labelled_logits.shape[0]:
-        sup = dice_bce_per_image(labelled_logits, labels, k).mean()
+        sup = dice_bce_per_image(labelled_logits, _targets(labels, "labels"), k).mean()
         total = total + sup
         parts["sup"] = float(sup.detach())
     if pseudo_logits is not None and pseudo_logits.shape[0]:
-        pseudo = dice_bce_per_image(pseudo_logits, pseudo_labels, k, weight=pseudo_weights).mean()
+        pseudo = dice_bce_per_image(pseudo_logits, _targets(pseudo_labels, "pseudo_labels"), k, weight=pseudo_weights).mean()
         total = total + lam * pseudo
         parts["pseudo"] = float(pseudo.detach())
     return total, parts
+
+
+def _targets(targets: torch.Tensor | None, name: str) -> torch.Tensor:
+    """The targets of a part whose logits were given: they must be given too."""
+    if targets is None:
+        raise ValueError(f"{name} missing: logits without targets")
+    return targets

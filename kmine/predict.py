@@ -104,14 +104,16 @@ class Predictor:
         of the batch's teacher time."""
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} unknown; choose one of {', '.join(MODES)}")
-        teacher = teacher if teacher is not None else self.teacher
-        if mode == "refine" and teacher is None:
-            raise ValueError("refine mode needs a teacher; pass teacher=build_teacher(...)")
+        refiner = None  # the teacher in refine mode
+        if mode == "refine":
+            refiner = teacher if teacher is not None else self.teacher
+            if refiner is None:
+                raise ValueError("refine mode needs a teacher; pass teacher=build_teacher(...)")
         config = prompts if prompts is not None else self.prompts
         images = [as_rgb_uint8(image) for image in images]
         results = [self._student(image, mode, config) for image in images]
-        if mode == "refine":
-            _refine(teacher, images, results)
+        if refiner is not None:
+            _refine(refiner, images, results)
         return results
 
     def _student(self, image: np.ndarray, mode: str, config: PromptConfig) -> Prediction:
@@ -156,30 +158,38 @@ def user_prompt_set(shape: tuple[int, int], points=None, point_labels=None, box=
     start at any corner). Raises ValueError naming the problem.
     """
     h, w = shape
-    pts = lbl = bx = None
-    if points is not None and len(points):
-        pts = np.asarray(points, dtype=np.float32)
-        if pts.ndim != 2 or pts.shape[1] != 2:
-            raise ValueError(f"points must be [[x, y], …], got shape {pts.shape}")
-        if not np.isfinite(pts).all() or (pts < 0).any() or (pts[:, 0] > w - 1).any() or (pts[:, 1] > h - 1).any():
-            raise ValueError(f"points must lie inside the {w}×{h} image")
-        lbl = np.ones(len(pts), np.int64) if point_labels is None else np.asarray(point_labels, dtype=np.int64)
-        if lbl.shape != (len(pts),) or not np.isin(lbl, (0, 1)).all():
-            raise ValueError("point_labels must give 1 (foreground) or 0 (background) for each point")
-    if box is not None:
-        b = np.asarray(box, dtype=np.float32).reshape(-1)
-        if b.size != 4 or not np.isfinite(b).all():
-            raise ValueError("box must be [x0, y0, x1, y1]")
-        x0, x1 = sorted(np.clip(b[[0, 2]], 0, w - 1))
-        y0, y1 = sorted(np.clip(b[[1, 3]], 0, h - 1))
-        if x1 - x0 < 1 or y1 - y0 < 1:
-            raise ValueError("box is empty: drag (or click) two different corners")
-        bx = np.array([x0, y0, x1, y1], np.float32)
+    pts, lbl = _user_points(points, point_labels, h, w) if points is not None and len(points) else (None, None)
+    bx = _user_box(box, h, w) if box is not None else None
     if pts is None and bx is None:
         raise ValueError("give at least one point or a box")
-    if pts is not None and not (lbl == 1).any() and bx is None:
+    if lbl is not None and not (lbl == 1).any() and bx is None:
         raise ValueError("background points alone say nothing about the object: add a foreground point or a box")
     return PromptSet(points=pts, point_labels=lbl, box=bx)
+
+
+def _user_points(points, point_labels, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(K, 2) float32 points inside the h×w image and their (K,) int64 labels (default all 1)."""
+    pts = np.asarray(points, dtype=np.float32)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"points must be [[x, y], …], got shape {pts.shape}")
+    if not np.isfinite(pts).all() or (pts < 0).any() or (pts[:, 0] > w - 1).any() or (pts[:, 1] > h - 1).any():
+        raise ValueError(f"points must lie inside the {w}×{h} image")
+    lbl = np.ones(len(pts), np.int64) if point_labels is None else np.asarray(point_labels, dtype=np.int64)
+    if lbl.shape != (len(pts),) or not np.isin(lbl, (0, 1)).all():
+        raise ValueError("point_labels must give 1 (foreground) or 0 (background) for each point")
+    return pts, lbl
+
+
+def _user_box(box, h: int, w: int) -> np.ndarray:
+    """[x0, y0, x1, y1] float32, corners sorted and clipped to the h×w image."""
+    b = np.asarray(box, dtype=np.float32).reshape(-1)
+    if b.size != 4 or not np.isfinite(b).all():
+        raise ValueError("box must be [x0, y0, x1, y1]")
+    x0, x1 = sorted(np.clip(b[[0, 2]], 0, w - 1))
+    y0, y1 = sorted(np.clip(b[[1, 3]], 0, h - 1))
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise ValueError("box is empty: drag (or click) two different corners")
+    return np.array([x0, y0, x1, y1], np.float32)
 
 
 def decode_prompts(teacher: Teacher, image: np.ndarray, prompts: list[PromptSet]) -> PromptedMask:

@@ -43,7 +43,8 @@ def render_overlay(
         if s.box is not None:
             draw.rectangle([float(v) for v in s.box], outline=BOX_COLOUR, width=line + 1)
         if s.points is not None:
-            for (x, y), label in zip(s.points, s.point_labels):
+            labels = s.point_labels if s.point_labels is not None else np.ones(len(s.points))  # unlabelled: foreground
+            for (x, y), label in zip(s.points, labels):
                 colour = POINT_COLOUR if label == 1 else BOX_COLOUR
                 draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour, outline=(0, 0, 0))
     return np.asarray(picture)

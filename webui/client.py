@@ -124,7 +124,7 @@ class ApiClient:
 
     def submit(self, kind: str, split_id: int | None = None, config: dict | None = None,
                model_id: int | None = None) -> dict:
-        body = {"kind": kind, "config": config or {}}
+        body: dict[str, Any] = {"kind": kind, "config": config or {}}
         if split_id:
             body["split_id"] = split_id
         if model_id:

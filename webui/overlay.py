@@ -40,7 +40,7 @@ def as_mask(image, size: tuple[int, int] | None = None) -> np.ndarray | None:
     im = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image).astype(np.uint8))
     im = im.convert("L")
     if size and im.size != size:
-        im = im.resize(size, Image.NEAREST)
+        im = im.resize(size, Image.Resampling.NEAREST)
     return np.asarray(im) >= 128
 
 
@@ -79,7 +79,7 @@ def render(image: np.ndarray, layers: list[tuple[np.ndarray | None, tuple[int, i
         if mask is None:
             continue
         if mask.shape != (h, w):
-            mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.NEAREST)) > 0
+            mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST)) > 0
         c = np.array(colour, np.float32)
         out[mask] = out[mask] * (1 - alpha) + c * alpha
         out[_outline(mask, width)] = c
@@ -103,7 +103,7 @@ def fit_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``mask`` resized to ``size`` (w, h) smoothly (bilinear, then >= 0.5), so a small image's
     mask shown large keeps round edges instead of blocks."""
     plane = Image.fromarray(mask.astype(np.float32))
-    return np.asarray(plane.resize(size, Image.BILINEAR)) >= 0.5
+    return np.asarray(plane.resize(size, Image.Resampling.BILINEAR)) >= 0.5
 
 
 def scale_prompts(prompts: list[dict] | None, scale: float) -> list[dict]:
@@ -119,6 +119,6 @@ def render_large(image: np.ndarray, layers: list[tuple[np.ndarray | None, tuple[
     h, w = np.asarray(image).shape[:2]
     scale = longest / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    shown = np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)[..., :3]).resize(size, Image.BILINEAR))
+    shown = np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)[..., :3]).resize(size, Image.Resampling.BILINEAR))
     fitted = [(None if m is None else fit_mask(m, size), c, a) for m, c, a in layers]
     return render(shown, fitted, scale_prompts(prompts, scale))

@@ -5,6 +5,7 @@ changed under a live timer, and the UI must not need a plotting library the API 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -13,7 +14,7 @@ SCALE = 2  # drawn at twice the shown size, so lines stay sharp on high-density 
 GRID, AXIS, TEXT, MUTED = (232, 236, 241), (148, 163, 184), (30, 41, 59), (100, 116, 139)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size * SCALE)
     except TypeError:  # a Pillow without FreeType
@@ -32,7 +33,7 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], title: str, size=(440, 250),
-               marks: list[tuple[float, str]] = (), y_range: tuple[float, float] | None = None) -> Image.Image:
+               marks: Sequence[tuple[float, str]] = (), y_range: tuple[float, float] | None = None) -> Image.Image:
     """``series``: name -> [(x, y), …]; ``marks``: (x, label) drawn as dashed verticals."""
     w, h = size[0] * SCALE, size[1] * SCALE
     im = Image.new("RGB", (w, h), "white")
@@ -63,8 +64,8 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, size=(4
         draw.line([(px, bottom), (px, bottom + 4 * SCALE)], fill=AXIS, width=SCALE)
         draw.text((px, bottom + 6 * SCALE), str(x), fill=MUTED, font=small, anchor="mt")
     draw.line([(left, bottom), (right, bottom)], fill=AXIS, width=SCALE)
-    for x, label in marks:
-        px, _ = at(x, y_lo)
+    for mark_x, label in marks:
+        px, _ = at(mark_x, y_lo)
         for y0 in range(int(top), int(bottom), 8 * SCALE):
             draw.line([(px, y0), (px, min(y0 + 4 * SCALE, bottom))], fill=AXIS, width=SCALE)
         draw.text((px + 4 * SCALE, top), label, fill=MUTED, font=small, anchor="lt")

@@ -23,7 +23,7 @@ class JobLog(logging.Handler):
 
     def __init__(self, lines: int = 60):
         super().__init__(logging.INFO)
-        self.lines = collections.deque(maxlen=lines)
+        self.lines: collections.deque[str] = collections.deque(maxlen=lines)
         self.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
 
     def emit(self, record):

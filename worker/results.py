@@ -59,6 +59,8 @@ def save_pseudo_labels(job_id, settings, tc, run_dir: Path, split_path: Path, id
         for index, bits in labels.items():
             stem = unlabelled[int(index)]
             image = session.get(Image, ids[stem])
+            if image is None:  # its dataset was deleted while the job ran
+                raise ValueError(f"image {ids[stem]} ({stem}) no longer exists")
             crop = code_mask(unpack_code(bits.numpy(), size))
             digest, _ = store.put(mask_png(uncrop_mask(crop, image.height, image.width)))
             session.add(Mask(image_id=image.id, kind="pseudo_label", sha256=digest, job_id=job_id, round=1))

@@ -34,6 +34,9 @@ def run_job(job_id: int, settings: Settings) -> str:
             log.info("job %s not claimable (already running elsewhere, finished or cancelled)", job_id)
             return "skipped"
         job = session.get(Job, job_id)
+        if job is None:  # deleted between the claim's commit and this read: nothing to run
+            log.info("job %s was deleted once claimed", job_id)
+            return "skipped"
         kind, config, split_id, model_id, dataset_id, attempt = (
             job.kind, dict(job.config), job.split_id, job.model_id, job.dataset_id, job.attempts)
     joblog = JobLog()

@@ -44,11 +44,11 @@ def resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
         return array.copy() if array.dtype == np.uint8 else array.astype(np.float32)
     # RGB or L through PIL directly; RGBA would be resized alpha-premultiplied, so not here.
     if array.dtype == np.uint8 and (array.ndim == 2 or array.shape[2] == 3):
-        return np.array(Image.fromarray(array).resize((width, height), Image.BILINEAR))
+        return np.array(Image.fromarray(array).resize((width, height), Image.Resampling.BILINEAR))
     if array.ndim == 3:  # other channel counts / dtypes: one float plane at a time
         return np.stack([resize(array[..., c], height, width) for c in range(array.shape[2])], 2)
     plane = Image.fromarray(np.ascontiguousarray(array, dtype=np.float32), mode="F")
-    return np.array(plane.resize((width, height), Image.BILINEAR))
+    return np.array(plane.resize((width, height), Image.Resampling.BILINEAR))
 
 
 def _shortest_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
@@ -158,7 +158,7 @@ def uncrop_mask(crop: np.ndarray, height: int, width: int) -> np.ndarray:
     canvas = np.zeros((rh, rw), dtype=np.uint8)
     top, left = (rh - size) // 2, (rw - size) // 2
     canvas[top:top + size, left:left + size] = crop.astype(np.uint8) * 255
-    return np.asarray(Image.fromarray(canvas).resize((width, height), Image.NEAREST)) >= 128
+    return np.asarray(Image.fromarray(canvas).resize((width, height), Image.Resampling.NEAREST)) >= 128
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ def _preview(stems: Iterable[str], limit: int = 5) -> str:
     return ", ".join(repr(s) for s in stems[:limit]) + more
 
 
-@dataclass
+@dataclass(init=False)  # __init__ below: labelled/unlabelled may be left out, never stay None
 class Split:
     """Stems of each part. ``labelled`` + ``unlabelled`` partition ``train``.
 
@@ -43,19 +43,34 @@ class Split:
 
     train: list[str]
     val: list[str]
-    test: list[str] = field(default_factory=list)
-    labelled: list[str] | None = None
-    unlabelled: list[str] | None = None
-    seed: int | None = None
-    labelled_fraction: float = 1.0
-    source: dict = field(default_factory=dict)
+    test: list[str]
+    labelled: list[str]
+    unlabelled: list[str]
+    seed: int | None
+    labelled_fraction: float
+    source: dict
 
-    def __post_init__(self) -> None:
-        if self.labelled is None:  # absent labelled set means all of train is labelled
-            self.labelled = list(self.train)
-        if self.unlabelled is None:
-            chosen = set(self.labelled)
-            self.unlabelled = [s for s in self.train if s not in chosen]
+    def __init__(
+        self,
+        train: list[str],
+        val: list[str],
+        test: list[str] | None = None,
+        labelled: list[str] | None = None,
+        unlabelled: list[str] | None = None,
+        seed: int | None = None,
+        labelled_fraction: float = 1.0,
+        source: dict | None = None,
+    ) -> None:
+        """Absent ``labelled``: all of train is labelled; absent ``unlabelled``: the rest of train."""
+        self.train = train
+        self.val = val
+        self.test = [] if test is None else test
+        self.labelled = list(train) if labelled is None else labelled
+        chosen = set(self.labelled)
+        self.unlabelled = [s for s in train if s not in chosen] if unlabelled is None else unlabelled
+        self.seed = seed
+        self.labelled_fraction = labelled_fraction
+        self.source = {} if source is None else source
         self.validate()
 
     def validate(self) -> None:

@@ -72,7 +72,7 @@ def load_encoder(student: Student, path: str | Path) -> dict:
                          f"pretrain with the same encoder")
     prefix = "model.encoder."
     weights = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
-    student.model.encoder.load_state_dict(weights, strict=True)
+    student.model.get_submodule("encoder").load_state_dict(weights, strict=True)
     return payload.get("extra", {})
 
 

@@ -8,8 +8,9 @@ name plus a function mapping that checkpoint onto the smp encoder's state dict.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -76,8 +77,8 @@ def use_tf_same_padding(encoder: nn.Module, bn_eps: float = 1e-3) -> nn.Module:
 
     for name, conv in list(encoder.named_modules()):
         if isinstance(conv, nn.Conv2d) and not isinstance(conv, Conv2dSame) and conv.stride != (1, 1):
-            same = Conv2dSame(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                              padding=0, dilation=conv.dilation, groups=conv.groups,
+            same = Conv2dSame(conv.in_channels, conv.out_channels, _pair(conv.kernel_size), _pair(conv.stride),
+                              padding=0, dilation=_pair(conv.dilation), groups=conv.groups,
                               bias=conv.bias is not None)
             same.load_state_dict(conv.state_dict())
             parent_name, _, child = name.rpartition(".")
@@ -88,8 +89,17 @@ def use_tf_same_padding(encoder: nn.Module, bn_eps: float = 1e-3) -> nn.Module:
     return encoder
 
 
+def _pair(size: tuple[int, ...]) -> tuple[int, int]:
+    """A Conv2d's (h, w) setting: torch types them as tuples of any length."""
+    h, w = size
+    return h, w
+
+
 def _efficientnet_lite_weights(encoder: nn.Module, checkpoint: dict[str, torch.Tensor]) -> dict:
-    return efficientnet_pytorch_to_timm(checkpoint, [len(stage) for stage in encoder.blocks])
+    # timm's EfficientNet: ``blocks`` holds one Sequential per stage (nn.Module attribute
+    # access is typed Tensor | Module, hence the cast).
+    stages = cast(Iterable[nn.Sequential], encoder.blocks)
+    return efficientnet_pytorch_to_timm(checkpoint, [len(stage) for stage in stages])
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import segmentation_models_pytorch as smp
 import torch
@@ -27,12 +28,16 @@ class Student(nn.Module):
     (not [0, 1]); S divisible by 32. Returns logits (B, 1, S, S) float32.
     """
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+    extra: dict[str, Any]  # the checkpoint's ``extra``, set by load_student only
+
     def __init__(self, model: nn.Module, encoder: str, pretrained: bool):
         super().__init__()
         spec = encoder_spec(encoder)
         self.model = model
-        self.config = {"arch": "UnetPlusPlus", "encoder": encoder, "pretrained": bool(pretrained),
-                       "classes": 1}
+        self.config: dict[str, Any] = {"arch": "UnetPlusPlus", "encoder": encoder, "pretrained": bool(pretrained),
+                                       "classes": 1}
         # Scaled to [0, 255] inputs; not persistent: the config recreates them.
         mean = torch.tensor(spec.mean).view(1, 3, 1, 1) * 255.0
         std = torch.tensor(spec.std).view(1, 3, 1, 1) * 255.0
@@ -69,6 +74,8 @@ class Student(nn.Module):
 
 def _load_imagenet_weights(encoder: nn.Module, name: str, weights_dir) -> None:
     spec = encoder_spec(name)
+    if spec.weights is None or spec.convert is None:
+        raise ValueError(f"encoder {name!r} has no ImageNet checkpoint to load")
     checkpoint = torch.load(weight_path(spec.weights, weights_dir), map_location="cpu",
                             weights_only=True)
     # strict: a missing or unused tensor means the key mapping is wrong, never "close enough".

@@ -9,6 +9,7 @@ change, which is what pseudo-label mining does every round.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from torch import nn
 from kmine.data.preprocess import as_rgb_uint8
 from kmine.prompts import PromptSet
 from kmine.teacher.cache import EncodingCache, cache_key
-from kmine.teacher.decode import decode_masks, group_by_structure
+from kmine.teacher.decode import MaskDecoderParts, decode_masks, group_by_structure
 from kmine.teacher.transforms import (
     mask_to_prompt_frame,
     postprocess_masks,
@@ -26,6 +27,41 @@ from kmine.teacher.transforms import (
     scale_coords,
 )
 from kmine.teacher.types import Decoded, Encoding
+
+
+class ImageEncoderParts(Protocol):
+    img_size: int  # the square input side S
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+class PromptEncoderParts(Protocol):
+    mask_input_size: tuple[int, int]
+
+    def __call__(
+        self,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        masks: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def get_dense_pe(self) -> torch.Tensor: ...
+
+
+class SamParts(Protocol):
+    """The ``Sam``-like interface a :class:`SamTeacher` uses (every backend's model has it).
+
+    The model arrives as an ``nn.Module``, whose attribute access a type checker can only
+    type ``Tensor | Module``; this protocol is the checked view of the same object.
+    """
+
+    image_encoder: ImageEncoderParts
+    prompt_encoder: PromptEncoderParts
+    mask_decoder: MaskDecoderParts
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -63,6 +99,8 @@ class SamTeacher:
         decode_batch_size: int = 32,
     ):
         self.model = model.eval().requires_grad_(False)
+        # The same object, typed by the Sam parts used here (see SamParts).
+        self._sam = cast(SamParts, self.model)
         self.name = name
         self.teacher_id = teacher_id
         self.supports_points = supports_points
@@ -70,9 +108,10 @@ class SamTeacher:
         self.cache = cache if cache is not None else EncodingCache()
         self.encode_batch_size = encode_batch_size
         self.decode_batch_size = decode_batch_size
-        self.input_size: int = int(model.image_encoder.img_size)
-        self.mask_input_size: tuple[int, int] = tuple(model.prompt_encoder.mask_input_size)
-        self.device = model.pixel_mean.device
+        self.input_size: int = int(self._sam.image_encoder.img_size)
+        h, w = self._sam.prompt_encoder.mask_input_size  # a pair, whatever sequence the model keeps
+        self.mask_input_size: tuple[int, int] = (h, w)
+        self.device = self._sam.pixel_mean.device
         self.encode_calls = 0
         self.decode_calls = 0
         self.decoder_passes = 0
@@ -83,8 +122,8 @@ class SamTeacher:
     @property
     def preprocess_id(self) -> str:
         """Everything about preprocessing that changes the embedding; part of cache keys."""
-        mean = [round(float(v), 4) for v in self.model.pixel_mean.flatten()]
-        std = [round(float(v), 4) for v in self.model.pixel_std.flatten()]
+        mean = [round(float(v), 4) for v in self._sam.pixel_mean.flatten()]
+        std = [round(float(v), 4) for v in self._sam.pixel_std.flatten()]
         return f"S={self.input_size}|resize=pil-bilinear|minmax={self.minmax_scale}|mean={mean}|std={std}"
 
     def cache_key(self, image: np.ndarray) -> str:
@@ -126,12 +165,12 @@ class SamTeacher:
         if self.minmax_scale:
             lo, hi = x.min(), x.max()
             x = (x - lo) / torch.clamp(hi - lo, min=1e-8) * 255.0
-        return self.model.preprocess(x.to(self.device))  # normalise, pad bottom/right
+        return self._sam.preprocess(x.to(self.device))  # normalise, pad bottom/right
 
     def _encode_batch(self, rgbs: list[np.ndarray], keys: list[str]) -> list[Encoding]:
         with torch.inference_mode():
             batch = torch.stack([self._preprocess(rgb) for rgb in rgbs])
-            embeddings = self.model.image_encoder(batch).cpu()
+            embeddings = self._sam.image_encoder(batch).cpu()
         self.encode_calls += len(rgbs)
         return [
             Encoding(
@@ -260,11 +299,11 @@ class SamTeacher:
                     for i, p in jobs
                 ]
             )
-        sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=masks)
+        sparse, dense = self._sam.prompt_encoder(points=points, boxes=boxes, masks=masks)
         embeddings = torch.stack([encodings[i].embedding for i, _ in jobs]).to(self.device)
         self.decoder_passes += 1
         return decode_masks(
-            self.model.mask_decoder, embeddings, self.model.prompt_encoder.get_dense_pe(), sparse, dense
+            self._sam.mask_decoder, embeddings, self._sam.prompt_encoder.get_dense_pe(), sparse, dense
         )
 
     def _merge(self, encoding: Encoding, low_res: torch.Tensor, iou: torch.Tensor, multimask: bool) -> Decoded:
@@ -302,10 +341,10 @@ def _detach_inference(decoded: Decoded) -> Decoded:
         return None if t is None else t.clone()
 
     return Decoded(
-        logits=plain(decoded.logits),
+        logits=decoded.logits.clone(),
         iou_pred=decoded.iou_pred,
-        set_iou=plain(decoded.set_iou),
-        low_res_logits=plain(decoded.low_res_logits),
+        set_iou=decoded.set_iou.clone(),
+        low_res_logits=decoded.low_res_logits.clone(),
         multimask_logits=plain(decoded.multimask_logits),
         multimask_iou=plain(decoded.multimask_iou),
     )

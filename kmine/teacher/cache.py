@@ -65,7 +65,10 @@ class EncodingCache:
         return len(self._items)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._items or (self._disk_path(key) is not None and self._disk_path(key).is_file())
+        if key in self._items:
+            return True
+        path = self._disk_path(key)
+        return path is not None and path.is_file()
 
     def get(self, key: str) -> Encoding | None:
         """The encoding stored under ``key``, or None; a hit becomes most recently used."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -20,6 +21,22 @@ from kmine.prompts import PromptSet
 
 # (number of points, has box, has mask prompt): prompt sets with equal keys batch together.
 Structure = tuple[int, bool, bool]
+
+
+class MaskDecoderParts(Protocol):
+    """The submodules of ``segment_anything``'s ``MaskDecoder`` that :func:`decode_masks` runs.
+
+    Every backend's decoder is that class; typed here because ``nn.Module`` attribute access
+    is ``Tensor | Module`` to a type checker.
+    """
+
+    iou_token: nn.Embedding
+    mask_tokens: nn.Embedding
+    num_mask_tokens: int
+    transformer: nn.Module
+    output_upscaling: nn.Module
+    output_hypernetworks_mlps: nn.ModuleList
+    iou_prediction_head: nn.Module
 
 
 def prompt_structure(prompt: PromptSet) -> Structure:
@@ -37,7 +54,7 @@ def group_by_structure(prompts: Sequence[PromptSet]) -> dict[Structure, list[int
 
 
 def decode_masks(
-    mask_decoder: nn.Module,
+    mask_decoder: MaskDecoderParts,
     image_embeddings: torch.Tensor,
     image_pe: torch.Tensor,
     sparse_prompt_embeddings: torch.Tensor,

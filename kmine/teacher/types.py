@@ -86,9 +86,13 @@ class Teacher(Protocol):
     name: str
     teacher_id: str
     supports_points: bool
-    cache: EncodingStore
     encode_calls: int
     decode_calls: int
+
+    @property
+    def cache(self) -> EncodingStore:
+        """Where encodings are kept; read-only here, so any store type satisfies the protocol."""
+        ...
 
     def encode(self, images: Sequence[np.ndarray]) -> list[Encoding]:
         """(H, W[, 3]) uint8 images of any size -> one :class:`Encoding` each (cached)."""

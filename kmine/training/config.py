@@ -78,7 +78,10 @@ class TrainConfig:
             self.prompts = PromptConfig(**self.prompts)
         if isinstance(self.strategy, dict):
             self.strategy = PseudoStrategy(**self.strategy)
-        self.betas = tuple(self.betas)
+        if len(self.betas) != 2:  # YAML/JSON give a list; Adam takes a pair
+            raise ValueError(f"betas must be two numbers, got {self.betas!r}")
+        beta1, beta2 = self.betas
+        self.betas = (beta1, beta2)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r} unknown; choose one of {', '.join(SCHEDULES)}")
         if self.labelled_fraction is not None and not 0 < self.labelled_fraction <= 1:

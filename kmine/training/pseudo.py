@@ -53,7 +53,7 @@ class PseudoStats:
         return now
 
     def summary(self) -> dict:
-        out = {"pseudo_made": self.made, "pseudo_skipped": self.skipped, "pseudo_dropped": self.dropped}
+        out: dict[str, float] = {"pseudo_made": self.made, "pseudo_skipped": self.skipped, "pseudo_dropped": self.dropped}
         out.update({f"t_{k}": v for k, v in self.seconds.items()})
         if self.pseudo_dice:
             s, p = np.array(self.student_dice), np.array(self.pseudo_dice)
@@ -177,14 +177,16 @@ class PseudoLabeler:
                 stats.lap("score", clock)
         for i in todo:
             t = teacher_logits.get(i)
-            codes[i] = combine(probs[i], t if t is not None else np.where(probs[i] >= 0.5, 1.0, -1.0), self.strategy)
-            if codes[i] is None:
+            code = combine(probs[i], t if t is not None else np.where(probs[i] >= 0.5, 1.0, -1.0), self.strategy)
+            codes[i] = code
+            truth = truths[i] if truths is not None else None
+            if code is None:
                 stats.dropped += 1
-            elif truths is not None and truths[i] is not None:
-                stats.student_dice.append(dice_iou(probs[i] >= 0.5, truths[i])[0])
-                stats.pseudo_dice.append(dice_iou(code_mask(codes[i]), truths[i])[0])
+            elif truth is not None:
+                stats.student_dice.append(dice_iou(probs[i] >= 0.5, truth)[0])
+                stats.pseudo_dice.append(dice_iou(code_mask(code), truth)[0])
                 if t is not None:
-                    stats.teacher_dice.append(dice_iou(t > 0, truths[i])[0])
+                    stats.teacher_dice.append(dice_iou(t > 0, truth)[0])
         stats.made += sum(c is not None for c in codes)
         stats.skipped += len(images) - len(todo)
         return codes
@@ -210,5 +212,6 @@ class PseudoLabeler:
         decoded = self.teacher.decode([e for e, _ in have], sets)
         self.teacher.decode_calls = calls  # scoring is not part of the method's cost
         for (_, truth), d in zip(have, decoded):
+            assert d is not None  # a non-empty truth has a component, so a prompt set to decode
             logits = _resize(d.logits.numpy(), truth.shape[0], "area")
             stats.truebox_dice.append(dice_iou(logits > 0, truth)[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +68,9 @@ def load_run_data(config: TrainConfig, keep_truth: bool = True) -> RunData:
     for problem in index.problems:
         log.warning("%s", problem)
     split = resolve_split(config, index)
-    common = {"index": index, "size": config.size, "seed": config.seed}
-    labelled = SegmentationSet(stems=split.labelled, augment=config.augment, require_masks=True, **common)
-    unlabelled = SegmentationSet(stems=split.unlabelled, augment=config.augment, **common)
+    dataset = partial(SegmentationSet, index, size=config.size, seed=config.seed)
+    labelled = dataset(stems=split.labelled, augment=config.augment, require_masks=True)
+    unlabelled = dataset(stems=split.unlabelled, augment=config.augment)
     truth = unlabelled.withhold_masks()
-    val = SegmentationSet(stems=split.val, augment=False, require_masks=True, **common)
+    val = dataset(stems=split.val, augment=False, require_masks=True)
     return RunData(index, split, labelled, unlabelled, val, truth if keep_truth else {})

@@ -80,7 +80,7 @@ def edited_mask(value: dict | None, mask: np.ndarray) -> np.ndarray:
     if strokes is None:
         return mask
     h, w = mask.shape
-    add, remove = (np.asarray(Image.fromarray(m).resize((w, h), Image.NEAREST)) > 0 for m in strokes)
+    add, remove = (np.asarray(Image.fromarray(m).resize((w, h), Image.Resampling.NEAREST)) > 0 for m in strokes)
     return (mask | add) & ~remove
 
 
@@ -96,6 +96,7 @@ def _strokes(value: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
     rgba = np.stack(painted).astype(np.int16)
     touched = rgba[..., 3] > 0
     greener = rgba[..., 1] > rgba[..., 0]
-    add = (touched & greener).any(0)
-    remove = (touched & ~greener).any(0)
+    # (H, W) each; np.asarray because numpy types a reduction as "scalar or array"
+    add = np.asarray((touched & greener).any(0))
+    remove = np.asarray((touched & ~greener).any(0))
     return add.astype(np.uint8), remove.astype(np.uint8)
