@@ -7,6 +7,7 @@ it never fails."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,7 +38,7 @@ def error_response(status: int, detail: Any, errors: list[ErrorItem] | None = No
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
 
 
-def validation_items(problems: list[dict]) -> list[ErrorItem]:
+def validation_items(problems: Sequence[dict]) -> list[ErrorItem]:
     """pydantic's problems as :class:`ErrorItem` s: where, what (one line) and the type; the
     input itself is left out (it may be huge, binary or NaN)."""
     items = []

@@ -11,14 +11,20 @@ from __future__ import annotations
 import os
 import socket
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import CursorResult, Result, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.core.models import Job
 from server.core.settings import Settings
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def _rows(result: Result) -> int:
+    """Rows an UPDATE changed (``session.execute`` types its answer as a plain Result)."""
+    return cast(CursorResult, result).rowcount
 
 
 def now() -> datetime:
@@ -52,7 +58,7 @@ def claim(session: Session, job_id: int, settings: Settings, worker: str) -> boo
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return result.rowcount == 1
+    return _rows(result) == 1
 
 
 def renew(session: Session, job_id: int, settings: Settings, worker: str) -> bool:
@@ -63,7 +69,7 @@ def renew(session: Session, job_id: int, settings: Settings, worker: str) -> boo
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return result.rowcount == 1
+    return _rows(result) == 1
 
 
 def finish(session: Session, job_id: int, worker: str, status: str, error: str | None = None,
@@ -77,7 +83,7 @@ def finish(session: Session, job_id: int, worker: str, status: str, error: str |
     res = session.execute(update(Job).where(Job.id == job_id, Job.status == "running", Job.worker == worker)
                           .values(**values).execution_options(synchronize_session=False))
     session.commit()
-    return res.rowcount == 1
+    return _rows(res) == 1
 
 
 def requeue_stale(session: Session, settings: Settings) -> list[int]:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-kmine-default-secret"
@@ -27,8 +27,9 @@ class Settings(BaseSettings):
 
     mode: Literal["embedded", "production"] = "embedded"
     data_dir: Path = Path("kmine-data")
-    database_url: str | None = Field(default=None, description="default: sqlite:///<data_dir>/kmine.sqlite")
-    broker_url: str | None = Field(default=None, description="default (embedded): sqla+sqlite:///<data_dir>/broker.sqlite")
+    # Empty (or None) means the embedded default in the data directory, filled in below.
+    database_url: str = Field(default="", description="default: sqlite:///<data_dir>/kmine.sqlite")
+    broker_url: str = Field(default="", description="default (embedded): sqla+sqlite:///<data_dir>/broker.sqlite")
     queue: str = "kmine"
     secret_key: str = DEFAULT_SECRET
     device: str = "auto"
@@ -46,12 +47,17 @@ class Settings(BaseSettings):
     job_lease_seconds: int = 120
     job_max_attempts: int = 3
 
+    @field_validator("database_url", "broker_url", mode="before")
+    @classmethod
+    def _none_is_default(cls, value: str | None) -> str:
+        return value or ""
+
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
-        if self.database_url is None:
+        if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'kmine.sqlite'}"
-        if self.broker_url is None:
+        if not self.broker_url:
             self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.sqlite'}"
         return self
 

@@ -77,7 +77,7 @@ def import_dataset(session: Session, store: BlobStore, settings: Settings, name:
 
 
 def counts(session: Session, dataset: Dataset) -> dict:
-    n_images = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset.id))
+    n_images = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset.id)) or 0
     labelled = labelled_count(session, dataset.id)
     by_kind = dict(session.execute(
         select(Mask.kind, func.count(Mask.id)).join(Image).where(Image.dataset_id == dataset.id).group_by(Mask.kind)).all())
@@ -90,7 +90,7 @@ def active_model_id(session: Session, dataset_id: int) -> int | None:
 
 def image_page(session: Session, dataset_id: int, offset: int, limit: int) -> tuple[int, list[Image], set[int]]:
     """(total, the page's images in stem order, ids of the labelled ones among them)."""
-    total = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id))
+    total = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id)) or 0
     images = session.scalars(select(Image).where(Image.dataset_id == dataset_id).order_by(Image.stem)
                              .offset(offset).limit(limit)).all()
     return total, list(images), set(label_masks(session, [i.id for i in images]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 from sqlalchemy import select
@@ -89,7 +90,7 @@ class PredictionService:
                 "mask_png": base64.b64encode(mask_png(result.mask)).decode(), "iou_pred": result.iou_pred,
                 "prompts": [prompt_json(p) for p in result.prompts], "timings_ms": result.timings_ms}
 
-    def disagreements(self, model: Model, images: list[tuple[str, callable]], batch: int = 8) -> list[dict]:
+    def disagreements(self, model: Model, images: list[tuple[str, Callable[[], np.ndarray]]], batch: int = 8) -> list[dict]:
         """For each (sha256, load RGB) of ``images``: how much the model's student and SAM prompted
         by it disagree (``disagreement`` = 1 − Dice(student mask, SAM mask)). Records are cached
         per model and image content, so a second ranking only predicts images it has not seen."""

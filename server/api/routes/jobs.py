@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from server.api.deps import JobDep, SessionDep, SettingsDep
+from server.api.schemas.choices import JobStatus
 from server.api.schemas.common import errors
 from server.api.schemas.jobs import EpochMetricOut, JobDetail, JobOut, JobRequest, QualityOut
-from server.core.models import JOB_STATUSES, Job
+from server.core.models import Job
 from server.services import jobs as svc
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -33,7 +34,7 @@ def submit(body: JobRequest, session: SessionDep, settings: SettingsDep):
 
 
 @router.get("", response_model=list[JobOut], summary="List jobs, newest first")
-def list_jobs(session: SessionDep, status: Annotated[Literal[JOB_STATUSES] | None, Query()] = None,
+def list_jobs(session: SessionDep, status: Annotated[JobStatus | None, Query()] = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 100):
     query = select(Job).order_by(Job.id.desc()).limit(limit)
     if status:

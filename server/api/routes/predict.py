@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from sqlalchemy import select
 
 from kmine.data import mask_png
-from kmine.predict import MODES
-from kmine.prompts import PROMPT_CHOICES
 from server.api.deps import SessionDep, SettingsDep, StoreDep
+from server.api.schemas.choices import Mode, PromptChoice
 from server.api.schemas.common import MAX_ID, errors
 from server.api.schemas.predict import PredictOut
 from server.api.uploads import read_upload
@@ -31,9 +30,9 @@ router = APIRouter(tags=["predict"])
 async def predict(
     request: Request, session: SessionDep, settings: SettingsDep, store: StoreDep,
     image: Annotated[UploadFile, File(description="the image (PNG, JPEG, TIFF, BMP)")],
-    mode: Annotated[Literal[MODES], Form(description="student: the student alone; refine: student prompts SAM")] = "student",
+    mode: Annotated[Mode, Form(description="student: the student alone; refine: student prompts SAM")] = "student",
     model_id: Annotated[int | None, Form(ge=1, le=MAX_ID, description="default: the active model")] = None,
-    prompts: Annotated[Literal[PROMPT_CHOICES] | None,
+    prompts: Annotated[PromptChoice | None,
                        Form(description="prompt kinds for refine mode (default: the model's)")] = None,
     mask: Annotated[UploadFile | None, File(description="optional ground truth: adds dice and iou")] = None,
 ):

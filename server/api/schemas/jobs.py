@@ -14,20 +14,31 @@ import dataclasses
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from typing_extensions import Self
 
-from kmine.data import SUBSETS
-from kmine.evaluation import FRAMES
-from kmine.experiment import PRETRAINING_NAMES, ExperimentConfig
-from kmine.predict import MODES
-from kmine.prompts import PROMPT_CHOICES, PROMPT_KINDS, PromptConfig
-from kmine.student.encoders import ENCODERS
+from kmine.experiment import ExperimentConfig
+from kmine.prompts import PROMPT_CHOICES, PromptConfig
 from kmine.teacher import TEACHER_NAMES
 from kmine.training import TrainConfig
 from kmine.training.config import SCHEDULES
 from kmine.training.simclr import SimCLRConfig
-from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES, PseudoStrategy
+from kmine.training.strategy import PseudoStrategy
+from server.api.schemas.choices import (
+    Encoder,
+    Frame,
+    JobKind,
+    JobStatus,
+    LabelRule,
+    Mode,
+    MultimaskRule,
+    Pretraining,
+    PromptChoice,
+    PromptKind,
+    Schedule,
+    Subset,
+    Teacher,
+)
 from server.api.schemas.common import Answer, DbId, IsoDatetime, Seed
-from server.core.models import JOB_KINDS, JOB_STATUSES
 from server.services.jobs import EVALUATE_DEFAULTS, PRETRAIN_SERVER_OWNED, SERVER_OWNED, STRATEGY_NAME
 
 
@@ -44,9 +55,6 @@ Fraction = Annotated[float, Field(gt=0, le=1)]
 Epochs = Annotated[int, Field(ge=1, le=1000)]
 LearningRate = Annotated[float, Field(gt=0, le=1)]
 Side = Annotated[int, Field(ge=32, le=1024, multiple_of=32)]
-Encoder = Literal[tuple(ENCODERS)]
-Teacher = Literal[TEACHER_NAMES]
-Schedule = Literal[SCHEDULES]
 
 
 class JobSettings(BaseModel):
@@ -79,7 +87,7 @@ class PromptSettings(JobSettings):
     """How the student's probabilities become SAM prompts (``kmine.prompts.PromptConfig``)."""
 
     what: ClassVar[str] = "prompt settings"
-    kinds: Literal[PROMPT_KINDS] = _prompt("kinds")
+    kinds: PromptKind = _prompt("kinds")
     n_points: int = Field(_prompt("n_points"), ge=1, le=64, description="foreground points at the highest probabilities")
     threshold: float = Field(_prompt("threshold"), gt=0, lt=1, description="probability counted as foreground")
     per_component: bool = Field(_prompt("per_component"), description="one prompt set per connected component")
@@ -99,8 +107,8 @@ class StrategySettings(JobSettings):
     teacher_size: int | None = Field(_strategy("teacher_size"), ge=32, le=2048,
                                      description="side of the crop the teacher sees; null: the student's crop")
     tta: bool = _strategy("tta")
-    multimask: Literal[MULTIMASK_RULES] = _strategy("multimask")
-    label: Literal[LABEL_RULES] = _strategy("label")
+    multimask: MultimaskRule = _strategy("multimask")
+    label: LabelRule = _strategy("label")
     teacher_weight: Unit = _strategy("teacher_weight")
     gate_iou: Unit = _strategy("gate_iou")
     doubt_weight: Unit = _strategy("doubt_weight")
@@ -147,9 +155,9 @@ class EvaluateSettings(JobSettings):
     the paper's centre crop or the full image."""
 
     what: ClassVar[str] = "evaluate settings"
-    subset: Literal[SUBSETS] = EVALUATE_DEFAULTS["subset"]
-    mode: Literal[MODES] = EVALUATE_DEFAULTS["mode"]
-    frame: Literal[FRAMES] = EVALUATE_DEFAULTS["frame"]
+    subset: Subset = EVALUATE_DEFAULTS["subset"]
+    mode: Mode = EVALUATE_DEFAULTS["mode"]
+    frame: Frame = EVALUATE_DEFAULTS["frame"]
 
 
 def _simclr(name: str) -> Any:
@@ -162,7 +170,7 @@ class PretrainSettings(JobSettings):
 
     what: ClassVar[str] = "pretrain settings"
     owned: ClassVar[frozenset[str]] = frozenset(PRETRAIN_SERVER_OWNED)
-    method: Literal[tuple(PRETRAINING_NAMES)] = "simclr"
+    method: Pretraining = "simclr"
     encoder: Encoder = _simclr("encoder")
     pretrained: bool = _simclr("pretrained")
     size: Side = _simclr("size")
@@ -191,19 +199,20 @@ class ExperimentSettings(JobSettings):
     fractions: list[Fraction] = Field(_experiment("fractions"), min_length=1, max_length=10)
     schedules: list[Schedule] = Field(_experiment("schedules"), min_length=1, max_length=len(SCHEDULES))
     teachers: list[Teacher] = Field(_experiment("teachers"), min_length=1, max_length=len(TEACHER_NAMES))
-    prompts: list[Literal[PROMPT_CHOICES]] = Field(_experiment("prompts"), min_length=1, max_length=len(PROMPT_CHOICES))
+    prompts: list[PromptChoice] = Field(_experiment("prompts"), min_length=1, max_length=len(PROMPT_CHOICES))
     strategies: dict[StrategyName, StrategySettings] = Field(
         default_factory=lambda: {k: StrategySettings(**v) for k, v in _experiment("strategies").items()},
         min_length=1, max_length=8, description="name (a plain word) → strategy settings")
     seeds: list[Seed] = Field(_experiment("seeds"), min_length=1, max_length=10)
     train: TrainSettings = Field(default_factory=TrainSettings)
-    subset: Literal[SUBSETS] = _experiment("subset")
-    frame: Literal[FRAMES] = _experiment("frame")
+    subset: Subset = _experiment("subset")
+    frame: Frame = _experiment("frame")
     pretrain: PretrainSettings | None = Field(_experiment("pretrain"), description="null: no pretraining")
 
 
 class _JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    config: JobSettings  # each kind's own settings
 
     def stored_config(self) -> dict:
         """The job's ``config`` as stored for the worker: the settings the client named."""
@@ -269,8 +278,8 @@ class QualityOut(Answer):
 
 class JobOut(Answer):
     id: int
-    kind: Literal[JOB_KINDS]
-    status: Literal[JOB_STATUSES]
+    kind: JobKind
+    status: JobStatus
     dataset_id: int | None
     split_id: int | None
     model_id: int | None = Field(description="evaluate: the model scored; train: the model made")
@@ -287,7 +296,7 @@ class JobOut(Answer):
     finished_at: IsoDatetime | None
 
     @classmethod
-    def of(cls, job, **more) -> JobOut:
+    def of(cls, job, **more) -> Self:
         progress = Progress(phase=job.phase, epoch=job.epoch, fraction=job.fraction or 0.0, eta_seconds=job.eta_seconds)
         fields = {name: getattr(job, name) for name in JobOut.model_fields if name != "progress"}
         return cls(**fields, progress=progress, **more)

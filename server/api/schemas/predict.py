@@ -3,12 +3,12 @@ with a person's clicks, and unlabelled images ranked by student/SAM disagreement
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from kmine.predict import MODES
 from kmine.teacher import TEACHER_NAMES
+from server.api.schemas.choices import Mode
 from server.api.schemas.common import Answer
 
 Coordinate = Annotated[float, Field(ge=0, le=1e5)]
@@ -43,7 +43,7 @@ class PromptOut(Answer):
 
 class PredictOut(Answer):
     model_id: int
-    mode: Literal[MODES]
+    mode: Mode
     prompt_kinds: str
     width: int
     height: int

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.api.schemas.choices import SplitPart
 from server.api.schemas.common import Answer, DbId, IsoDatetime, Seed
-from server.core.models import SPLIT_PARTS
-
-SplitPart = Literal[SPLIT_PARTS]
 
 
 class SplitRequest(BaseModel):

@@ -1,0 +1,51 @@
+"""Choice types built from the engine's and the database's lists (each list is written once,
+there): pydantic, and so the OpenAPI document, sees each as a ``Literal`` of exactly those values.
+
+mypy cannot evaluate a ``Literal`` built at run time, so it sees plain ``str``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from kmine.data import SUBSETS
+from kmine.evaluation import FRAMES
+from kmine.experiment import PRETRAINING_NAMES
+from kmine.predict import MODES
+from kmine.prompts import PROMPT_CHOICES, PROMPT_KINDS
+from kmine.student.encoders import ENCODERS
+from kmine.teacher import TEACHER_NAMES
+from kmine.training.config import SCHEDULES
+from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES
+from server.core.models import JOB_KINDS, JOB_STATUSES, SPLIT_PARTS
+
+if TYPE_CHECKING:
+    Encoder = str
+    Teacher = str
+    Schedule = str
+    PromptKind = str
+    PromptChoice = str
+    MultimaskRule = str
+    LabelRule = str
+    Subset = str
+    Mode = str
+    Frame = str
+    Pretraining = str
+    JobKind = str
+    JobStatus = str
+    SplitPart = str
+else:
+    Encoder = Literal[tuple(ENCODERS)]
+    Teacher = Literal[TEACHER_NAMES]
+    Schedule = Literal[SCHEDULES]
+    PromptKind = Literal[PROMPT_KINDS]
+    PromptChoice = Literal[PROMPT_CHOICES]
+    MultimaskRule = Literal[MULTIMASK_RULES]
+    LabelRule = Literal[LABEL_RULES]
+    Subset = Literal[SUBSETS]
+    Mode = Literal[MODES]
+    Frame = Literal[FRAMES]
+    Pretraining = Literal[tuple(PRETRAINING_NAMES)]
+    JobKind = Literal[JOB_KINDS]
+    JobStatus = Literal[JOB_STATUSES]
+    SplitPart = Literal[SPLIT_PARTS]
