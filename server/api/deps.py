@@ -5,7 +5,7 @@ split, job or model a path names (404 when it does not exist)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,6 +17,8 @@ from server.core.models import ApiToken, Dataset, Image, Job, Model, Split
 from server.core.security import find_token
 from server.core.settings import Settings
 from server.core.storage import BlobStore, open_store
+
+T = TypeVar("T")
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -78,11 +80,14 @@ JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="job id", examples=[1])
 ModelId = Annotated[int, Path(ge=1, le=MAX_ID, description="model id", examples=[1])]
 
 
+def _found(row: T | None, what: str, row_id: int) -> T:
+    if row is None:
+        raise HTTPException(404, f"{what} {row_id} not found")
+    return row
+
+
 def get_dataset(dataset_id: DatasetId, session: SessionDep) -> Dataset:
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise HTTPException(404, f"dataset {dataset_id} not found")
-    return dataset
+    return _found(session.get(Dataset, dataset_id), "dataset", dataset_id)
 
 
 def get_image(dataset_id: DatasetId, image_id: ImageId, session: SessionDep) -> Image:
@@ -93,24 +98,15 @@ def get_image(dataset_id: DatasetId, image_id: ImageId, session: SessionDep) -> 
 
 
 def get_split(split_id: SplitId, session: SessionDep) -> Split:
-    split = session.get(Split, split_id)
-    if split is None:
-        raise HTTPException(404, f"split {split_id} not found")
-    return split
+    return _found(session.get(Split, split_id), "split", split_id)
 
 
 def get_job(job_id: JobId, session: SessionDep) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise HTTPException(404, f"job {job_id} not found")
-    return job
+    return _found(session.get(Job, job_id), "job", job_id)
 
 
 def get_model(model_id: ModelId, session: SessionDep) -> Model:
-    model = session.get(Model, model_id)
-    if model is None:
-        raise HTTPException(404, f"model {model_id} not found")
-    return model
+    return _found(session.get(Model, model_id), "model", model_id)
 
 
 DatasetDep = Annotated[Dataset, Depends(get_dataset)]

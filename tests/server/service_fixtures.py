@@ -7,6 +7,7 @@ import io
 import os
 import secrets
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -46,6 +47,19 @@ def create_pg_database() -> tuple[str, callable]:
 
     return f"postgresql+psycopg://{user}@{PG_HOST}/{name}", drop
 
+
+
+def make_zip(entries: dict[str, bytes], link: str | None = None, compression=zipfile.ZIP_STORED) -> bytes:
+    """A zip of ``entries``; ``link``: also a symbolic link entry of that name (a hostile upload)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+        if link:
+            info = zipfile.ZipInfo(link)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            z.writestr(info, "/etc/passwd")
+    return buf.getvalue()
 
 @pytest.fixture(scope="session")
 def pg_database():

@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import io
 import pickle
-import stat
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from service_fixtures import covid_zip
+from service_fixtures import covid_zip, make_zip
 
 
 def png(w=32, h=24, value=0, mode="RGB") -> bytes:
     buf = io.BytesIO()
     shape = (h, w, 3) if mode == "RGB" else (h, w)
     Image.fromarray(np.full(shape, value, np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def make_zip(entries: dict[str, bytes], link: str | None = None, compression=zipfile.ZIP_STORED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=compression) as z:
-        for name, data in entries.items():
-            z.writestr(name, data)
-        if link:
-            info = zipfile.ZipInfo(link)
-            info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            z.writestr(info, "/etc/passwd")
     return buf.getvalue()
 
 

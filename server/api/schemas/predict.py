@@ -41,29 +41,29 @@ class PromptOut(Answer):
     box: list[float] | None = Field(description="[x0, y0, x1, y1]")
 
 
-class PredictOut(Answer):
+class MaskAnswer(Answer):
+    """A mask for an image, with the prompts that made it."""
+
+    width: int
+    height: int
+    mask_png: str = Field(description="base64 PNG, 0/255, the image's full size")
+    prompts: list[PromptOut]
+    timings_ms: Timings
+
+
+class PredictOut(MaskAnswer):
     model_id: int
     mode: Mode
     prompt_kinds: str
-    width: int
-    height: int
-    mask_png: str = Field(description="base64 PNG, 0/255, the input's full size")
     refined: bool = Field(description="whether SAM refined the student's mask")
-    prompts: list[PromptOut]
-    timings_ms: Timings
     dice: float | None = Field(None, description="against the uploaded ground truth (only with one)")
     iou: float | None = Field(None, description="against the uploaded ground truth (only with one)")
     image_ids: list[int] | None = Field(None, description="the server's images with these bytes (only when known)")
 
 
-class RepromptOut(Answer):
+class RepromptOut(MaskAnswer):
     teacher: str
-    width: int
-    height: int
-    mask_png: str = Field(description="base64 PNG, 0/255, the image's size")
     iou_pred: float = Field(description="SAM's own estimate of the mask's IoU")
-    prompts: list[PromptOut]
-    timings_ms: Timings
 
 
 class Candidate(Answer):

@@ -4,14 +4,13 @@ names, decoding, masks, zips and their refusals, each a one-line message naming 
 from __future__ import annotations
 
 import io
-import stat
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from service_fixtures import covid_zip
+from service_fixtures import covid_zip, make_zip
 from shared_data import COVID, KVASIR, require
 
 
@@ -90,18 +89,6 @@ def test_bad_images_and_masks_refused(limits):
             call()
         assert words in str(err.value) and one_line(str(err.value)), str(err.value)
         assert err.value.status == 422
-
-
-def make_zip(entries: dict[str, bytes], link: str | None = None, compression=zipfile.ZIP_STORED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=compression) as z:
-        for name, data in entries.items():
-            z.writestr(name, data)
-        if link:
-            info = zipfile.ZipInfo(link)
-            info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            z.writestr(info, "/etc/passwd")
-    return buf.getvalue()
 
 
 def test_real_zip_read_and_classified(limits):
