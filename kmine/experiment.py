@@ -202,8 +202,9 @@ def run_experiment(
 
     jobs: arms trained at once, each in its own process (a small student leaves most of a
         GPU idle, so several share one); a mining arm starts once its supervised arm is done.
-    time_limit: seconds; arms still training then stop after the epoch in flight and are
-        evaluated on their best checkpoint so far (rows marked ``complete: false``, resumed
+    time_limit: seconds; arms still training then stop after the epoch in flight (each
+        started arm trains at least one epoch per run, so repeated runs always progress) and
+        are evaluated on their best checkpoint so far (rows marked ``complete: false``, resumed
         by the next run); arms not started are left for the next run.
     """
     out = Path(out_dir)
@@ -229,14 +230,14 @@ def run_experiment(
 
 def _pretrain_encoders(config: ExperimentConfig, out: Path, arms: list[Arm]) -> None:
     """Each (dataset, seed) that an arm to run needs a pretrained encoder for, once."""
-    from kmine.training.simclr import pretrain
-
     for dataset, seed in dict.fromkeys((arm.dataset.name, arm.seed) for arm in arms if arm.pretrain):
         spec = next(a.dataset for a in arms if a.dataset.name == dataset)
         path = config.pretrained_encoder(out, spec, seed)
         if path is None:  # the config asks for no pretraining
             continue
         if not path.exists():
+            from kmine.training.simclr import pretrain  # here: a run without pretraining never loads it
+
             log.info("pretraining the encoder for %s, seed %d → %s", dataset, seed, path)
             pretrain(config.simclr_config(spec, seed), path.parent)
 
@@ -247,8 +248,16 @@ def run_arm(arm: Arm, config: ExperimentConfig, out: Path, evaluate_fn=None, dea
     from kmine.training.loop import TrainingCancelled, train
 
     class StopAtDeadline(Callback):
+        """Stops the arm at the deadline, but only once it has trained an epoch in this run:
+        successive time-limited runs then always make progress, however long a start takes."""
+
+        trained = False
+
+        def on_epoch_end(self, record: dict) -> None:
+            self.trained = True
+
         def should_stop(self) -> bool:
-            return deadline is not None and time.time() >= deadline
+            return self.trained and deadline is not None and time.time() >= deadline
 
     tc = arm.train_config(config.train, config.pretrained_encoder(out, arm.dataset, arm.seed))
     arm_dir = out / arm.key

@@ -46,9 +46,9 @@ class RecordingPredictor(Predictor):
         super().__init__(*args, **kwargs)
         self.shapes = []
 
-    def predict(self, image, mode="student"):
+    def predict(self, image, mode="student", **options):
         self.shapes.append(image.shape)
-        return super().predict(image, mode)
+        return super().predict(image, mode, **options)
 
 
 def _png(mask: np.ndarray, path: Path) -> None:
