@@ -267,7 +267,7 @@ def predict(
     failed = 0
     from tqdm.auto import tqdm
 
-    for f in tqdm(files, desc="predict", unit="img"):
+    for f in tqdm(files, desc="predict", unit="img", disable=None):  # on a terminal only
         try:
             image = load_image(f)
         except DataError as e:

@@ -77,7 +77,8 @@ def evaluate(predictor, index, stems: list[str], mode: str = "student", frame: s
     if frame not in FRAMES:
         raise ValueError(f"frame {frame!r} unknown; choose one of {', '.join(FRAMES)}")
     rows = []
-    for stem in tqdm(stems, desc=f"evaluate ({mode}, {frame})", disable=not progress, unit="img", leave=False):
+    bars = None if progress else True  # None: a bar on a terminal only
+    for stem in tqdm(stems, desc=f"evaluate ({mode}, {frame})", disable=bars, unit="img", leave=False):
         sample = index[stem]
         if sample.mask_path is None:
             raise ValueError(f"{stem} has no usable mask in {index.root}; it cannot be scored")

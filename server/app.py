@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 
+from server.api import docs as api_docs
 from server.api import errors as api_errors
 from server.api.deps import current_token
 from server.api.routes import datasets, health, jobs, label, models, options, predict, splits
@@ -98,11 +99,14 @@ def create_app(settings: Settings | None = None, prepare: bool = True) -> FastAP
                     "`/api/v1` needs `Authorization: Bearer <token>` (the first start writes an admin token to "
                     "`<data_dir>/admin_token`).",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from server.api.docs: their assets served here, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.predictions = PredictionService(settings)
 
     api_errors.install(app)
+    api_docs.install(app)
 
     # Every route under /api/v1 (but health) needs a token, and any of them may answer 401 or 422.
     api_deps = [Depends(current_token)]

@@ -42,6 +42,8 @@ def serve(
 
 def _mount_ui(api, settings, host: str, port: int):
     """The web UI at /ui: an HTTP client of this same server, authenticated with the admin token."""
+    import contextlib
+    import io
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -54,7 +56,13 @@ def _mount_ui(api, settings, host: str, port: int):
         return api
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     blocks = build_ui(f"http://{local}:{port}", settings.admin_token_file.read_text().strip())
-    api = gr.mount_gradio_app(api, blocks, path="/ui", show_api=False, ssr_mode=False)
+    # gradio 5.50's mount_gradio_app prints a bare "new /ui" (a debug print left in it): keep that
+    # out of the log, and pass on anything else it prints.
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        api = gr.mount_gradio_app(api, blocks, path="/ui", show_api=False, ssr_mode=False)
+    for line in printed.getvalue().splitlines():
+        if line != "new /ui":
+            typer.echo(line)
     api.state.ui_mounted = True
     typer.echo(f"kmine: web UI on http://{host}:{port}/ui")
     return api

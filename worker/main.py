@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import warnings
+
 from server.core.settings import Settings
 
 
 def run_worker(settings: Settings, loglevel: str = "INFO", hostname: str | None = None) -> None:
     """Run the Celery worker until stopped (``kmine worker``, or ``python -m worker``)."""
     settings.check_production()
+    from celery.exceptions import SecurityWarning
+
     from worker.celery_app import app as celery
+
+    # Celery warns at every start of a worker running as root. The danger it means is a root
+    # worker accepting pickle (a message could run code as root; Celery refuses to start then);
+    # ours accepts JSON only (server.core.queue). Containers and sandboxes commonly run as root
+    # (the Docker image runs as the user kmine), so the warning only alarms: leave it out.
+    warnings.filterwarnings("ignore", message="You're running the worker with superuser privileges",
+                            category=SecurityWarning)
 
     argv = ["worker", f"--loglevel={loglevel}", "--pool=solo", "--concurrency=1", "-Q", settings.queue,
             "--without-gossip", "--without-mingle"]

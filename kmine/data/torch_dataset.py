@@ -42,7 +42,7 @@ class SegmentationSet(Dataset):
         augment: apply random dihedral ops (:mod:`kmine.data.augment`) per item and epoch.
         seed: seeds the augmentation.
         threads: threads decoding images at construction (PIL releases the GIL).
-        progress: show a tqdm bar while loading.
+        progress: show a tqdm bar while loading (on a terminal only: not in a log file or a worker).
         require_masks: raise if any stem has no usable mask.
 
     Items are dicts:
@@ -78,7 +78,7 @@ class SegmentationSet(Dataset):
         masks: list[np.ndarray | None] = []
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             pairs = pool.map(lambda s: _load_pair(s, self.size), samples)
-            bar = tqdm(pairs, total=len(samples), disable=not progress,
+            bar = tqdm(pairs, total=len(samples), disable=None if progress else True,  # None: on a terminal
                        desc=f"loading {index.root.name}", unit="img")
             for i, (image, mask) in enumerate(bar):
                 images[i] = image

@@ -277,7 +277,9 @@ class Trainer:
         losses, sups, pseudos = [], [], []
         seconds = {"data": 0.0, "student": 0.0}
         loader = self._train_loader(phase, epoch)
-        bar = tqdm(loader, desc=f"{phase} epoch {epoch + 1}", leave=False, unit="batch")
+        # disable=None: a bar on a terminal only (tqdm's rule); a log file, or a job worker's stderr
+        # (Celery logs it as WARNING lines), gets none: a job's progress is in its database row.
+        bar = tqdm(loader, desc=f"{phase} epoch {epoch + 1}", leave=False, unit="batch", disable=None)
         clock = time.perf_counter()
         for step, batch in enumerate(bar):
             now = time.perf_counter()
@@ -359,7 +361,8 @@ class Trainer:
         images = self.data.unlabelled.images  # (N, S, S, 3) uint8, un-augmented
         step = self.config.batch_size
         with torch.inference_mode():
-            for start in tqdm(range(0, len(images), step), desc="one-time pseudo-labels", leave=False, unit="batch"):
+            for start in tqdm(range(0, len(images), step), desc="one-time pseudo-labels", leave=False, unit="batch",
+                              disable=None):  # on a terminal only, as the epochs' bars
                 chunk = images[start : start + step]
                 clock = time.perf_counter()
                 if self.config.strategy.tta:

@@ -25,6 +25,9 @@ def _app(broker_url: str, queue: str) -> Celery:
         task_ignore_result=True,          # state lives in the database, not a result backend
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        # Celery's default, said here: worker/main.py leaves out Celery's warning about a root
+        # worker because messages are JSON only (pickle would let a message run code).
+        accept_content=["json"],
     )
     if broker_url.startswith("sqla+"):
         # kombu's SQLAlchemy transport hands its options to create_engine; it polls the table.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -28,7 +29,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# What a first start must not show a newcomer: a log line at WARNING level or above (uvicorn's
+# "WARNING:", Celery's "WARNING/MainProcess", Python's "...Warning:"), a tqdm bar, Gradio's
+# stray "new /ui" line.
+ALARMING = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|\w+Warning\b|Traceback|\d+%\||\d\w*/s[],]|s/it\]|^new /ui$",
+                      re.MULTILINE)
+
+
+def alarming_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines() if ALARMING.search(line)]
+
+
+def test_alarming_lines_are_found():
+    log = ("[2025-01-01 10:00:00,000: WARNING/MainProcess] supervised epoch 1:  50%|#####     | 1/2 [00:01<00:01, 1.2it/s]\n"
+           "\rloading data: 100%|##########| 4/4 [00:00<00:00, 659.59img/s]\n"
+           "new /ui\n"
+           "/x/celery/platforms.py:841: SecurityWarning: You're running the worker with superuser privileges\n"
+           "WARNING:  Invalid HTTP request received.\n"
+           "INFO:     127.0.0.1:5000 - \"GET /health/live HTTP/1.1\" 200 OK\n"
+           "[2025-01-01 10:00:00,000: INFO/MainProcess] Task kmine.run_job succeeded\n")
+    assert len(alarming_lines(log)) == 5
+
+
 def test_embedded_serve_happy_path(tmp_path):
+    """A first start, a tiny training job through the API, predictions; and a log with nothing
+    alarming in it (see ALARMING)."""
     require(WEIGHTS)
     require(COVID)
     port = free_port()
@@ -76,6 +101,9 @@ def test_embedded_serve_happy_path(tmp_path):
         assert ready["checks"] == {"database": "ok", "broker": "ok", "weights": "ok"}, ready
     finally:
         stop_process_group(proc)
+    out = (tmp_path / "serve.log").read_text()
+    assert "local worker started" in out and "ready." in out  # the worker's own lines are in it
+    assert alarming_lines(out) == [], out[-6000:]
 
 
 def test_demo_dataset_imported_once(tmp_path):
