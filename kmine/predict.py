@@ -32,6 +32,10 @@ class Prediction:
     refined_mask: (H, W) bool teacher mask, or None (student mode, or nothing to prompt).
     mask: the answer: ``refined_mask`` in refine mode when there is one, else ``student_mask``.
     prompts: the prompt sets given (or that would be given) to the teacher.
+    timings_ms: milliseconds by step: ``student``, and when the teacher ran ``teacher_encode``
+    (≈0 when the encoding was cached) and ``teacher_decode``.
+    teacher_encodes: images the teacher's encoder ran for the call this prediction came from
+    (0: every encoding came from the cache); None when the teacher did not run.
     """
 
     prob: np.ndarray
@@ -40,6 +44,7 @@ class Prediction:
     prompts: list[PromptSet]
     mode: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    teacher_encodes: int | None = None
 
     @property
     def mask(self) -> np.ndarray:
@@ -101,7 +106,7 @@ class Predictor:
         """Predict several images. ``teacher`` and ``prompts`` override this Predictor's own for
         this call. In refine mode the teacher encodes the uncached images in batches and decodes
         every image's prompts in one batched pass; ``timings_ms`` then holds each image's share
-        of the batch's teacher time."""
+        of the batch's teacher time, and ``teacher_encodes`` the batch's count."""
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} unknown; choose one of {', '.join(MODES)}")
         refiner = None  # the teacher in refine mode
@@ -130,10 +135,11 @@ def _refine(teacher: Teacher, images: list[np.ndarray], results: list[Prediction
     todo = [i for i, p in enumerate(prompts) if p]  # nothing to prompt with: no SAM mask
     if not todo:
         return
-    decoded, share = _teacher_pass(teacher, [images[i] for i in todo], [prompts[i] for i in todo])
+    decoded, share, encodes = _teacher_pass(teacher, [images[i] for i in todo], [prompts[i] for i in todo])
     for i, d in zip(todo, decoded):
         results[i].refined_mask = (d.logits > 0).cpu().numpy()
         results[i].timings_ms.update(share)
+        results[i].teacher_encodes = encodes
 
 
 @dataclass
@@ -141,13 +147,15 @@ class PromptedMask:
     """The teacher's answer to explicit prompts, at the input image's full (H, W).
 
     mask: (H, W) bool; iou_pred: the teacher's own estimate of the mask's IoU;
-    timings_ms: encode (≈0 when the encoding was cached), decode, encodes run.
+    timings_ms: milliseconds to ``teacher_encode`` (≈0 when the encoding was cached) and to
+    ``teacher_decode``; teacher_encodes: images the encoder ran (0 or 1: 0 when cached).
     """
 
     mask: np.ndarray
     prompts: list[PromptSet]
     iou_pred: float
     timings_ms: dict[str, float]
+    teacher_encodes: int
 
 
 def user_prompt_set(shape: tuple[int, int], points=None, point_labels=None, box=None) -> PromptSet:
@@ -204,17 +212,18 @@ def decode_prompts(teacher: Teacher, image: np.ndarray, prompts: list[PromptSet]
         raise ValueError(f"teacher {teacher.name!r} takes box prompts only: draw a box instead of points")
     first = prompts[0]
     single_point = len(prompts) == 1 and first.box is None and first.points is not None and len(first.points) == 1
-    (decoded,), timings = _teacher_pass(teacher, [image], [prompts], multimask=single_point)
+    (decoded,), timings, encodes = _teacher_pass(teacher, [image], [prompts], multimask=single_point)
     if single_point:
         best = int(decoded.multimask_iou[0].argmax())
         logits, iou = decoded.multimask_logits[0, best], float(decoded.multimask_iou[0, best])
     else:
         logits, iou = decoded.logits, decoded.iou_pred
-    return PromptedMask((logits > 0).cpu().numpy(), prompts, iou, timings)
+    return PromptedMask((logits > 0).cpu().numpy(), prompts, iou, timings, encodes)
 
 
 def _teacher_pass(teacher: Teacher, images: list[np.ndarray], prompts: list[list[PromptSet]], multimask: bool = False):
-    """Encode (cached) and decode; returns the decoded masks and each image's share of the time."""
+    """Encode (cached) and decode; returns the decoded masks, each image's share of the time in
+    milliseconds, and how many images the encoder ran (the rest came from its cache)."""
     calls = teacher.encode_calls
     t0 = time.perf_counter()
     encodings = teacher.encode(images)
@@ -224,6 +233,5 @@ def _teacher_pass(teacher: Teacher, images: list[np.ndarray], prompts: list[list
     share = {
         "teacher_encode": (t1 - t0) * 1e3 / len(images),
         "teacher_decode": (t2 - t1) * 1e3 / len(images),
-        "teacher_encodes_run": float(teacher.encode_calls - calls),
     }
-    return decoded, share
+    return decoded, share, teacher.encode_calls - calls

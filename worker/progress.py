@@ -60,7 +60,11 @@ class Lease(threading.Thread):
 
 class Progress(Callback):
     """Writes progress, per-epoch metrics and pseudo-label quality to the database and
-    polls the job's ``cancel_requested`` flag."""
+    polls the job's ``cancel_requested`` flag.
+
+    Epochs: the database keeps the engine's numbers, from 0 within a phase (``Job.epoch`` is the
+    epoch running or just finished); the API adds 1 to every epoch it answers with, so that it
+    counts as the log lines written here do, from 1."""
 
     def __init__(self, job_id: int, settings: Settings, config: TrainConfig, joblog: JobLog, lease: Lease):
         self.job_id, self.settings, self.joblog, self.lease = job_id, settings, joblog, lease
@@ -76,6 +80,7 @@ class Progress(Callback):
         return min(1.0, (sum(self.caps[: self.phase_index]) + epoch) / sum(self.caps))
 
     def _write(self, phase: str, epoch: int, fraction: float) -> None:
+        """``epoch``: the phase's epoch running or just finished, from 0."""
         if self.start_fraction is None:
             self.start_fraction = fraction
         done = fraction - self.start_fraction
@@ -91,7 +96,8 @@ class Progress(Callback):
     def on_phase_start(self, phase, trainer):
         self.phase_index = 0 if phase == "supervised" else 1
         self.joblog.say(f"{phase} phase starts")
-        self._write(phase, trainer.epoch, self._fraction(trainer.epoch))
+        # the epoch about to run (a resumed phase's next one), never past the phase's last
+        self._write(phase, min(trainer.epoch, self.caps[self.phase_index] - 1), self._fraction(trainer.epoch))
 
     def on_batch(self, phase, epoch, step, steps):
         if time.monotonic() - self.last_write > 2.0:
@@ -99,6 +105,7 @@ class Progress(Callback):
 
     def on_epoch_end(self, r):
         r = clean_json(r)
+        # counted from 1 like every epoch the API answers with (the record's own counts from 0)
         self.joblog.say(f"{r['phase']} epoch {r['epoch'] + 1}: loss {r.get('train_loss')} val loss {r.get('val_loss')} "
                         f"Dice {r.get('val_dice')} IoU {r.get('val_iou')}")
         with self.Session() as session:
@@ -107,7 +114,7 @@ class Progress(Callback):
             if "pseudo_made" in r:
                 session.add(quality_row(self.job_id, r))
             session.commit()
-        self._write(r["phase"], r["epoch"] + 1, self._fraction(r["epoch"] + 1))
+        self._write(r["phase"], r["epoch"], self._fraction(r["epoch"] + 1))  # this epoch, done
 
     def should_stop(self) -> bool:
         return self.cancel or self.lease.lost

@@ -1,8 +1,12 @@
 """The current label of an image, the one rule the API and the worker share.
 
 An image's label is its newest ``human`` mask (a person's correction) when it has one, else
-its newest ``ground_truth`` mask (uploaded with the dataset); an image with neither is
-unlabelled. Pseudo-labels and predictions are never labels.
+its newest ``ground_truth`` mask (uploaded with the dataset). An image with a label is
+*annotated*, one with neither mask *unannotated*. Pseudo-labels and predictions are never labels.
+
+"Annotated" says whether an image has a mask at all; it is not a split's ``labelled`` /
+``unlabelled`` partition of train, which says whether training uses a train image's mask
+(an annotated image may sit in the unlabelled part; an unannotated one only can).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ def latest_mask(session: Session, image_id: int, kinds: Iterable[str]) -> Mask |
 
 
 def label_mask(session: Session, image_id: int) -> Mask | None:
-    """The image's current label, or None when it is unlabelled."""
+    """The image's current label, or None when it has none (it is unannotated)."""
     return latest_mask(session, image_id, LABEL_KINDS)
 
 
@@ -49,13 +53,13 @@ def label_masks(session: Session, image_ids: Iterable[int]) -> dict[int, Mask]:
     return best
 
 
-def labelled_image_ids(session: Session, dataset_id: int) -> set[int]:
-    """Ids of the dataset's images that have a label."""
+def annotated_image_ids(session: Session, dataset_id: int) -> set[int]:
+    """Ids of the dataset's annotated images (those with a label)."""
     return set(session.scalars(select(Mask.image_id).join(Image).where(
         Image.dataset_id == dataset_id, Mask.kind.in_(LABEL_KINDS))).all())
 
 
-def labelled_count(session: Session, dataset_id: int) -> int:
-    """How many of the dataset's images have a label."""
+def annotated_count(session: Session, dataset_id: int) -> int:
+    """How many of the dataset's images are annotated (have a label)."""
     return session.scalar(select(func.count(func.distinct(Mask.image_id))).join(Image).where(
         Image.dataset_id == dataset_id, Mask.kind.in_(LABEL_KINDS))) or 0

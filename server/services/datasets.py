@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from kmine.data import SplitError, make_split, mask_png
 from server.core.errors import BadInput
-from server.core.labels import label_masks, labelled_count, labelled_image_ids
+from server.core.labels import annotated_count, annotated_image_ids, label_masks
 from server.core.models import SPLIT_PARTS, Dataset, Image, Mask, Model, Split, SplitMember
 from server.core.settings import Settings
 from server.core.storage import BlobStore
@@ -78,10 +78,10 @@ def import_dataset(session: Session, store: BlobStore, settings: Settings, name:
 
 def counts(session: Session, dataset: Dataset) -> dict:
     n_images = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset.id)) or 0
-    labelled = labelled_count(session, dataset.id)
+    annotated = annotated_count(session, dataset.id)
     by_kind = dict(session.execute(
         select(Mask.kind, func.count(Mask.id)).join(Image).where(Image.dataset_id == dataset.id).group_by(Mask.kind)).all())
-    return {"images": n_images, "labelled": labelled, "unlabelled": n_images - labelled, "masks": by_kind}
+    return {"images": n_images, "annotated": annotated, "unannotated": n_images - annotated, "masks": by_kind}
 
 
 def active_model_id(session: Session, dataset_id: int) -> int | None:
@@ -89,7 +89,7 @@ def active_model_id(session: Session, dataset_id: int) -> int | None:
 
 
 def image_page(session: Session, dataset_id: int, offset: int, limit: int) -> tuple[int, list[Image], set[int]]:
-    """(total, the page's images in stem order, ids of the labelled ones among them)."""
+    """(total, the page's images in stem order, ids of the annotated ones (with a mask) among them)."""
     total = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id)) or 0
     images = session.scalars(select(Image).where(Image.dataset_id == dataset_id).order_by(Image.stem)
                              .offset(offset).limit(limit)).all()
@@ -127,11 +127,11 @@ def set_human_mask(session: Session, store: BlobStore, settings: Settings, image
 def create_split(session: Session, dataset: Dataset, val_fraction: float, test_fraction: float,
                  labelled_fraction: float, seed: int) -> Split:
     images = session.scalars(select(Image).where(Image.dataset_id == dataset.id)).all()
-    labelled_ids = labelled_image_ids(session, dataset.id)
+    annotated_ids = annotated_image_ids(session, dataset.id)
     by_stem = {i.stem: i for i in images}
-    with_masks = [i.stem for i in images if i.id in labelled_ids]
+    with_masks = [i.stem for i in images if i.id in annotated_ids]
     if not with_masks:
-        raise BadInput("the dataset has no labelled image (no masks): a split needs some")
+        raise BadInput("the dataset has no annotated image (none has a mask): a split needs some")
     try:
         s = make_split(with_masks, val_fraction=val_fraction, test_fraction=test_fraction,
                        labelled_fraction=labelled_fraction, seed=seed)
@@ -142,8 +142,8 @@ def create_split(session: Session, dataset: Dataset, val_fraction: float, test_f
     for part in SPLIT_PARTS:
         for stem in getattr(s, part):
             split.members.append(SplitMember(image_id=by_stem[stem].id, part=part))
-    for image in images:  # images without a mask can only be unlabelled training images
-        if image.id not in labelled_ids:
+    for image in images:  # unannotated images (no mask) can only be unlabelled training images
+        if image.id not in annotated_ids:
             split.members.append(SplitMember(image_id=image.id, part="unlabelled"))
     session.add(split)
     session.commit()
@@ -168,10 +168,10 @@ def move_images(session: Session, split: Split, image_ids: list[int], to: str) -
     if missing:
         raise BadInput(f"images {missing[:10]} are not in split {split.id}", 404)
     if to != "unlabelled":
-        labelled = labelled_image_ids(session, split.dataset_id)
-        unmasked = sorted(set(image_ids) - labelled)
+        annotated = annotated_image_ids(session, split.dataset_id)
+        unmasked = sorted(set(image_ids) - annotated)
         if unmasked:
-            raise BadInput(f"images {unmasked[:10]} have no mask; only labelled images can go to {to!r} "
+            raise BadInput(f"images {unmasked[:10]} have no mask; only annotated images can go to {to!r} "
                            "(PUT a mask first)", 409)
     for image_id in image_ids:
         members[image_id].part = to

@@ -65,6 +65,7 @@ class PredictionService:
             "refined": result.refined_mask is not None,
             "prompts": [prompt_json(p) for p in result.prompts],
             "timings_ms": result.timings_ms,
+            "teacher_encodes": result.teacher_encodes,
         }
         if truth is not None:
             dice, iou = dice_iou(result.mask, truth)
@@ -88,7 +89,8 @@ class PredictionService:
                 raise BadInput(str(err)) from None
         return {"teacher": teacher_name, "width": int(image.shape[1]), "height": int(image.shape[0]),
                 "mask_png": base64.b64encode(mask_png(result.mask)).decode(), "iou_pred": result.iou_pred,
-                "prompts": [prompt_json(p) for p in result.prompts], "timings_ms": result.timings_ms}
+                "prompts": [prompt_json(p) for p in result.prompts], "timings_ms": result.timings_ms,
+                "teacher_encodes": result.teacher_encodes}
 
     def disagreements(self, model: Model, images: list[tuple[str, Callable[[], np.ndarray]]], batch: int = 8) -> list[dict]:
         """For each (sha256, load RGB) of ``images``: how much the model's student and SAM prompted

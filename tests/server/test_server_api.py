@@ -58,7 +58,7 @@ def test_happy_path_through_worker(client, settings, worker_process):
     r = client.post("/api/v1/datasets", data={"name": "covid"}, files={"archive": ("covid.zip", covid_zip())})
     assert r.status_code == 201, r.text
     dataset = r.json()
-    assert dataset["counts"]["images"] == 12 and dataset["counts"]["labelled"] == 12
+    assert dataset["counts"]["images"] == 12 and dataset["counts"]["annotated"] == 12
     assert dataset["ignored"] == ["covid/README.txt"]
     ds = dataset["id"]
     page = client.get(f"/api/v1/datasets/{ds}/images", params={"limit": 5, "offset": 10}).json()
@@ -85,9 +85,12 @@ def test_happy_path_through_worker(client, settings, worker_process):
     job = wait_for_job(client, r.json()["id"])
     assert job["status"] == "succeeded", job
     assert job["progress"]["fraction"] == 1.0 and job["attempts"] == 1
-    assert [m["epoch"] for m in job["metrics"]] == [0, 1]
+    # every epoch a client sees counts from 1: metrics, their records, progress, the best, the log
+    assert [m["epoch"] for m in job["metrics"]] == [1, 2]
+    assert [m["record"]["epoch"] for m in job["metrics"]] == [1, 2]
+    assert job["progress"]["epoch"] == 2 and job["result"]["best"]["epoch"] in (1, 2)
     assert all(0 <= m["val_dice"] <= 1 for m in job["metrics"])
-    assert "supervised epoch 2" in job["log_tail"]
+    assert "supervised epoch 1:" in job["log_tail"] and "supervised epoch 2:" in job["log_tail"]
 
     # the same facts straight from the database
     from server.core.db import session_scope
@@ -95,12 +98,14 @@ def test_happy_path_through_worker(client, settings, worker_process):
 
     with session_scope(settings) as session:
         assert session.get(Job, job["id"]).status == "succeeded"
-        assert len(session.scalars(select(EpochMetric).where(EpochMetric.job_id == job["id"])).all()) == 2
+        stored = session.scalars(select(EpochMetric).where(EpochMetric.job_id == job["id"]).order_by(EpochMetric.id)).all()
+        assert [m.epoch for m in stored] == [0, 1]  # the engine's numbers, from 0
         model_row = session.scalar(select(Model).where(Model.job_id == job["id"]))
         assert model_row is not None and model_row.active
 
     models = client.get("/api/v1/models", params={"dataset_id": ds}).json()
     assert len(models) == 1 and models[0]["active"] and len(models[0]["sha256"]) == 64
+    assert models[0]["metrics"]["epoch"] == job["result"]["best"]["epoch"]
     download = client.get(f"/api/v1/models/{models[0]['id']}/download")
     assert download.status_code == 200 and len(download.content) > 1000
 
@@ -117,6 +122,7 @@ def test_happy_path_through_worker(client, settings, worker_process):
     mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["mask_png"]))))
     assert mask.shape == (h, w) and set(np.unique(mask)) <= {0, 255}
     assert 0 <= answer["dice"] <= 1 and 0 <= answer["iou"] <= 1 and "student" in answer["timings_ms"]
+    assert answer["teacher_encodes"] is None  # SAM did not run
     for kind in ("refine", "refine"):
         r = client.post("/api/v1/predict", data={"mode": kind, "prompts": "box"},
                         files={"image": (image_path.name, image_path.read_bytes())})
@@ -126,7 +132,8 @@ def test_happy_path_through_worker(client, settings, worker_process):
     if refined["prompts"]:
         box = refined["prompts"][0]["box"]
         assert 0 <= box[0] <= box[2] < w and 0 <= box[1] <= box[3] < h
-        assert refined["timings_ms"]["teacher_encodes_run"] == 0, refined["timings_ms"]  # cached encoding
+        assert refined["teacher_encodes"] == 0, refined  # cached encoding
+        assert set(refined["timings_ms"]) == {"student", "teacher_encode", "teacher_decode"}  # all milliseconds
     predicted = [i for i in images if i["stem"] == image_path.stem][0]
     r = client.get(f"/api/v1/datasets/{ds}/images/{predicted['id']}/prediction")
     assert r.status_code == 200 and r.headers["x-mask-kind"] == "prediction"

@@ -73,7 +73,9 @@ def test_files_upload_and_bad_identifiers(client):
                     files=[("images", ("a.png", png())), ("images", ("b.png", png())), ("masks", ("a.png", png(mode="L")))])
     assert r.status_code == 201, r.text
     ds = r.json()
-    assert ds["counts"] == {"images": 2, "labelled": 1, "unlabelled": 1, "masks": {"ground_truth": 1}}
+    assert ds["counts"] == {"images": 2, "annotated": 1, "unannotated": 1, "masks": {"ground_truth": 1}}
+    items = client.get(f"/api/v1/datasets/{ds['id']}/images").json()["items"]
+    assert {i["filename"]: i["annotated"] for i in items} == {"a.png": True, "b.png": False}
     r = client.post("/api/v1/datasets", data={"name": "files"}, files=[("images", ("../a.png", png()))])
     assert r.status_code == 422 and "plain file name" in r.json()["detail"]
     for path in ("/api/v1/datasets/abc", "/api/v1/datasets/0", "/api/v1/datasets/-1", "/api/v1/jobs/1e3",
@@ -92,7 +94,7 @@ def test_files_upload_and_bad_identifiers(client):
     assert r.status_code == 422 and "must match" in r.json()["detail"]
     r = client.put(f"/api/v1/datasets/{ds['id']}/images/{a['id']}/mask", files={"mask": ("m.png", b"nope")})
     assert r.status_code == 422
-    # splits: bad fractions, moving an unlabelled image to val
+    # splits: bad fractions, moving an unannotated image (no mask) to val
     r = client.post(f"/api/v1/datasets/{ds['id']}/splits", json={"val_fraction": 1.5})
     assert r.status_code == 422
     split = client.post(f"/api/v1/datasets/{ds['id']}/splits", json={"val_fraction": 0, "test_fraction": 0}).json()

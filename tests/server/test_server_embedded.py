@@ -79,7 +79,7 @@ def test_embedded_serve_happy_path(tmp_path):
         c = httpx.Client(base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=120)
         assert c.get("/datasets", headers={"Authorization": ""}).status_code == 401
         ds = c.post("/datasets", data={"name": "covid"}, files={"archive": ("c.zip", covid_zip())}).json()
-        assert ds["counts"]["labelled"] == 12
+        assert ds["counts"]["annotated"] == 12
         split = c.post(f"/datasets/{ds['id']}/splits", json={"val_fraction": 0.2, "test_fraction": 0.2, "labelled_fraction": 0.5}).json()
         job = c.post("/jobs", json={"kind": "train", "split_id": split["id"],
                                     "config": {"schedule": "supervised", "max_epochs": 2, "size": 64, "batch_size": 4}}).json()

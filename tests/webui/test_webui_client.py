@@ -193,6 +193,41 @@ def test_tables_need_no_pandas():
     assert table([]) == {"headers": [], "data": []}
 
 
+def test_timings_are_milliseconds_and_sam_encodings_a_count():
+    from webui.views.label import sam_note
+    from webui.views.predict import metrics_md
+
+    common = {"model_id": 1, "width": 8, "height": 6, "prompt_kinds": "box"}
+    student = {**common, "mode": "student", "timings_ms": {"student": 12.0}, "teacher_encodes": None}
+    refine = {**common, "mode": "refine", "timings_ms": {"student": 11.0, "teacher_encode": 0.2, "teacher_decode": 30.0},
+              "teacher_encodes": 0}
+    text = metrics_md({"answers": {"student": student, "refine": refine}, "truth": None})
+    assert "| student (ms) | 12 | 11 |" in text and "| teacher decode (ms) | – | 30 |" in text
+    assert "| SAM encodings run | – | 0 |" in text
+    answer = {"teacher": "mobilesam", "iou_pred": 0.9, "timings_ms": {"teacher_encode": 0.1, "teacher_decode": 25.0}}
+    prompts = {"points": [[1, 2]], "box": None}
+    assert "(encoding cached)" in sam_note({**answer, "teacher_encodes": 0}, prompts, 40)
+    assert "+ 0 ms encode" in sam_note({**answer, "teacher_encodes": 1}, prompts, 40)
+
+
+def test_dataset_and_split_tables_name_masks_and_parts_apart(api):
+    """A dataset counts its annotated images (with a mask); a split's table keeps its fractions
+    apart from its parts' image counts (both are keyed labelled, val, test)."""
+    from service_fixtures import covid_zip
+    from webui.views.datasets import DatasetsView, upload_md
+
+    d = api.upload_dataset("tables", "t.zip", covid_zip("tables"))
+    assert "12 annotated, 0 unannotated" in upload_md(d)
+    api.create_split(d["id"], val_fraction=0.2, test_fraction=0.2, labelled_fraction=0.5, seed=0)
+    view = DatasetsView.__new__(DatasetsView)  # the handlers alone, without building the Gradio layout
+    view.api = api
+    splits = view.show_splits(d["id"])
+    headers = splits["headers"]
+    assert {"val fraction", "test fraction", "labelled fraction", "labelled", "unlabelled", "val", "test"} <= set(headers)
+    row = dict(zip(headers, splits["data"][0]))
+    assert row["labelled fraction"] == 0.5 and row["labelled"] + row["unlabelled"] + row["val"] + row["test"] == 12
+
+
 def test_clicks_and_brush_strokes():
     from webui.views.label_edit import (
         add_click,

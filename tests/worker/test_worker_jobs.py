@@ -81,7 +81,7 @@ def test_killed_worker_job_resumes_from_checkpoint(client, settings, prod_env, t
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2
     epochs = [m["epoch"] for m in job["metrics"]]
-    assert epochs == list(range(6)), epochs  # resumed: no epoch trained twice
+    assert epochs == list(range(1, 7)), epochs  # resumed: no epoch trained twice (counted from 1)
     assert "requeued to resume" in job["log_tail"] or "attempt 2" in job["log_tail"]
     with session_scope(settings) as s:
         assert len(s.scalars(select(EpochMetric).where(EpochMetric.job_id == job_id)).all()) == 6

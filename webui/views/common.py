@@ -70,7 +70,7 @@ def split_choices(api: ApiClient, dataset_id) -> list[tuple[str, int]]:
     out = []
     for s in api.splits(int(dataset_id)):
         f = s.get("fractions") or {}
-        out.append((f"split #{s['id']} · labelled {f.get('labelled', '?')} · seed {s['seed']}", s["id"]))
+        out.append((f"split #{s['id']} · labelled fraction {f.get('labelled', '?')} · seed {s['seed']}", s["id"]))
     return out
 
 

@@ -10,7 +10,8 @@ from webui.client import ApiClient, ApiError
 from webui.views.common import dataset_choices, error_md, safe, table
 
 UPLOAD_HELP = ("### Upload a dataset\nA zip with `images/` and `masks/` whose files share stems "
-               "(PNG, JPEG, TIFF, BMP; mask foreground ≥ 128). Images without masks are unlabelled.")
+               "(PNG, JPEG, TIFF, BMP; mask foreground ≥ 128). Images with a mask are *annotated*; images "
+               "without one are *unannotated*, and a split can put them only in its unlabelled part.")
 
 
 class DatasetsView:
@@ -25,7 +26,8 @@ class DatasetsView:
                 self.table = gr.Dataframe(label="Datasets", interactive=False, elem_id="datasets-table", wrap=True)
                 self.refresh = gr.Button("Refresh", size="sm")
                 self.chosen = gr.Dropdown(label="Dataset", choices=[], elem_id="datasets-choice")
-                self.splits = gr.Dataframe(label="Splits of this dataset (train = labelled + unlabelled)",
+                self.splits = gr.Dataframe(label="Splits of this dataset (train = labelled + unlabelled: "
+                                                 "training uses the masks of the labelled part only)",
                                            interactive=False, elem_id="splits-table")
             with gr.Column(scale=2):
                 gr.Markdown(UPLOAD_HELP)
@@ -37,7 +39,8 @@ class DatasetsView:
                     val = gr.Number(0.1, label="Validation fraction", minimum=0, maximum=0.9, step=0.05)
                     test = gr.Number(0.1, label="Test fraction", minimum=0, maximum=0.9, step=0.05)
                 with gr.Row():
-                    labelled = gr.Number(0.5, label="Labelled fraction of train", minimum=0.01, maximum=1, step=0.05)
+                    labelled = gr.Number(0.5, label="Labelled fraction of train (masks used)", minimum=0.01,
+                                         maximum=1, step=0.05)
                     seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                 self.split_inputs = [val, test, labelled, seed]
                 self.make = gr.Button("Make split", elem_id="split-run")
@@ -62,7 +65,8 @@ class DatasetsView:
         rows = []
         for s in self.api.splits(int(dataset_id)):
             counts = self.api.split(s["id"])["counts"]
-            rows.append({"split": s["id"], "seed": s["seed"], **(s["fractions"] or {}), **counts,
+            fractions = {f"{part} fraction": v for part, v in (s["fractions"] or {}).items()}
+            rows.append({"split": s["id"], "seed": s["seed"], **fractions, **counts,  # images per part
                          "created": str(s["created_at"])[:19]})
         return table(rows)
 

@@ -1,6 +1,7 @@
-"""Label: the split's unlabelled images, most student/SAM disagreement first; each opens with a
-start mask, clicks re-prompt SAM, brushes correct the mask, and saving makes it ground truth
-and moves the image to the labelled set."""
+"""Label: the split's unlabelled images (its train images whose masks training does not use,
+whether they have one or not), most student/SAM disagreement first; each opens with a start
+mask, clicks re-prompt SAM, brushes correct the mask, and saving stores it as the image's label
+(a human mask) and moves the image to the split's labelled part."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ START = {"SAM mask (student → SAM)": "refine", "student prediction": "student"
 HOW_TO = ("**How to**: click on the left image to ask SAM again (object points, background "
           "points, or a box by two corners), and/or paint on the right: the **brush** in green adds "
           "to the mask, in red removes from it; the **eraser** takes strokes back. Then save: the "
-          "image becomes ground truth and moves to the labelled set.  \n"
+          "mask becomes the image's label and the image moves to the split's labelled part.  \n"
           "Keys: **S** save · **N** skip to the next image.")
 
 
@@ -43,7 +44,7 @@ def end_text(queue: list[dict]) -> str:
     """What the end of the list says: all saved, or how many were skipped."""
     done = sum(1 for x in queue if x.get("done"))
     if done == len(queue):
-        return "✔ Every candidate of this split is labelled. Train a model on them in **Jobs**."
+        return "✔ Every candidate is saved and in the split's labelled part. Train a model on them in **Jobs**."
     return (f"End of the list: {done} of {len(queue)} saved. **Find unlabelled images** again for the "
             "skipped ones, or train on the new labels in **Jobs**.")
 
@@ -54,7 +55,7 @@ def sam_note(answer: dict, prompts: dict, pixels: int) -> str:
     asked = f"{len(prompts['points'])} point(s)" + (" and a box" if prompts["box"] else "")
     return (f"SAM ({answer['teacher']}) from {asked}: {pixels} px, its own IoU estimate "
             f"{answer['iou_pred']:.2f} · {t['teacher_decode']:.0f} ms decode"
-            + (" (encoding cached)" if not t["teacher_encodes_run"] else f" + {t['teacher_encode']:.0f} ms encode"))
+            + (" (encoding cached)" if not answer["teacher_encodes"] else f" + {t['teacher_encode']:.0f} ms encode"))
 
 
 class LabelView:
@@ -180,7 +181,8 @@ class LabelView:
             return st, error_md(err), gr.update(), gr.update(), no_prompts()
 
     def do_save(self, st, value, start):
-        """Store the edited mask as ground truth, move the image to the labelled set, open the next."""
+        """Store the edited mask as the image's label (a human mask), move the image to the split's
+        labelled part, open the next."""
         current = (st or {}).get("current")
         if not current:
             return (st, gr.update(), error_md("Nothing to save: find unlabelled images first."),
@@ -192,7 +194,8 @@ class LabelView:
         except ApiError as err:
             return st, gr.update(), error_md(err), gr.update(), gr.update(), gr.update()
         st["queue"][st["pos"]]["done"] = True
-        saved = f"✔ Saved **{current['stem']}** ({int(mask.sum())} px) as ground truth; it is now in the labelled set.\n\n"
+        saved = (f"✔ Saved **{current['stem']}** ({int(mask.sum())} px) as its label; it is now in the split's "
+                 "labelled part.\n\n")
         try:
             st, text, view, edit, prompts = self.advance(st, start)
         except ApiError as err:

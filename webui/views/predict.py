@@ -93,7 +93,7 @@ class PredictView:
         if not dataset_id:
             return gr.update(choices=[], value=None)
         items = self.api.images(int(dataset_id))["items"]
-        return gr.update(choices=[(f"{i['stem']}{'' if i['labelled'] else ' (unlabelled)'}", i["id"]) for i in items],
+        return gr.update(choices=[(f"{i['stem']}{'' if i['annotated'] else ' (no mask)'}", i["id"]) for i in items],
                          value=None)
 
     def load_picked(self, dataset_id, image_id):
@@ -151,9 +151,10 @@ def metrics_md(result: dict) -> str:
         rows += "| **Dice** | " + " | ".join(fmt(a.get("dice")) for _, a in cols) + " |\n"
         rows += "| **IoU** | " + " | ".join(fmt(a.get("iou")) for _, a in cols) + " |\n"
     for k in sorted({k for _, a in cols for k in (a.get("timings_ms") or {})}):
-        unit = "" if k.endswith("_run") else " (ms)"  # teacher_encodes_run is a count
-        rows += (f"| {k.replace('_', ' ')}{unit} | "
+        rows += (f"| {k.replace('_', ' ')} (ms) | "
                  + " | ".join(fmt((a.get("timings_ms") or {}).get(k), 0) for _, a in cols) + " |\n")
+    if any(a.get("teacher_encodes") is not None for _, a in cols):  # a count, not a time
+        rows += "| SAM encodings run | " + " | ".join(fmt(a.get("teacher_encodes"), 0) for _, a in cols) + " |\n"
     a = cols[-1][1]
     note = (f"Model #{a['model_id']} · {a['width']}×{a['height']} px"
             + (f" · prompts: {a['prompt_kinds']}" if a["mode"] == "refine" else ""))

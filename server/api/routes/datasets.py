@@ -79,9 +79,9 @@ def delete_dataset(dataset: DatasetDep, session: SessionDep, _: AdminUser):
             summary="Page through a dataset's images")
 def list_images(dataset: DatasetDep, session: SessionDep,
                 offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50):
-    total, images, labelled = svc.image_page(session, dataset.id, offset, limit)
+    total, images, annotated = svc.image_page(session, dataset.id, offset, limit)
     items = [ImageOut(id=i.id, stem=i.stem, filename=i.filename, width=i.width, height=i.height, sha256=i.sha256,
-                      labelled=i.id in labelled) for i in images]
+                      annotated=i.id in annotated) for i in images]
     return ImagePage(total=total, offset=offset, limit=limit, items=items)
 
 

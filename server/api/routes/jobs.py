@@ -19,8 +19,8 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 def job_detail(session, job: Job) -> JobDetail:
     return JobDetail.of(job, log_tail=job.log_tail or "",
-                        metrics=[EpochMetricOut.model_validate(m) for m in svc.epoch_metrics(session, job.id)],
-                        pseudo_label_quality=[QualityOut.model_validate(q) for q in svc.pseudo_label_quality(session, job.id)])
+                        metrics=[EpochMetricOut.of(m) for m in svc.epoch_metrics(session, job.id)],
+                        pseudo_label_quality=[QualityOut.of(q) for q in svc.pseudo_label_quality(session, job.id)])
 
 
 @router.post("", status_code=201, response_model=JobDetail, responses=errors(404, 503), summary="Submit a job",

@@ -21,7 +21,8 @@ router = APIRouter(tags=["label"])
 @router.post("/datasets/{dataset_id}/images/{image_id}/sam", response_model=RepromptOut, responses=errors(404, 409),
              summary="Re-prompt SAM with points and/or a box",
              description="Answer: `mask_png` (base64 PNG, 0/255, the image's size), `iou_pred` (SAM's own estimate), "
-                         "`prompts`, `timings_ms`. The image's SAM encoding is cached by content, so after the first "
+                         "`prompts`, `timings_ms` (milliseconds), `teacher_encodes` (0 when the encoding was cached). "
+                         "The image's SAM encoding is cached by content, so after the first "
                          "call (or a refine prediction of the same image) only the cheap decoder runs.")
 def reprompt_sam(image: ImageDep, body: SamPrompt, request: Request, session: SessionDep, settings: SettingsDep,
                  store: StoreDep):

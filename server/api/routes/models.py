@@ -24,19 +24,19 @@ def list_models(session: SessionDep, dataset_id: Annotated[int | None, Query(ge=
     query = select(Model).order_by(Model.id)
     if dataset_id:
         query = query.where(Model.dataset_id == dataset_id)
-    return session.scalars(query).all()
+    return [ModelOut.of(m) for m in session.scalars(query)]
 
 
 @router.get("/{model_id}", response_model=ModelOut, responses=errors(404),
             summary="A model: config, metrics, job, checkpoint and checksum")
 def show(model: ModelDep):
-    return model
+    return ModelOut.of(model)
 
 
 @router.post("/{model_id}/activate", response_model=ModelOut, responses=errors(404),
              summary="Make this the active model of its dataset")
 def activate(model: ModelDep, session: SessionDep):
-    return svc.activate(session, model)
+    return ModelOut.of(svc.activate(session, model))
 
 
 @router.get("/{model_id}/download", response_class=FileResponse, summary="The checkpoint file",
@@ -55,4 +55,4 @@ async def upload(session: SessionDep, settings: SettingsDep,
                  dataset_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
                  name: Annotated[str, Form(max_length=200)] = ""):
     data = await read_upload(checkpoint, settings.max_checkpoint_bytes)
-    return svc.store_checkpoint(session, settings, data, checkpoint.filename, dataset_id, name)
+    return ModelOut.of(svc.store_checkpoint(session, settings, data, checkpoint.filename, dataset_id, name))

@@ -24,7 +24,8 @@ router = APIRouter(tags=["predict"])
 @router.post("/predict", response_model=PredictOut, response_model_exclude_unset=True,
              responses=errors(404, 409, 413), summary="Predict a mask for one image (any size)", description=(
     "Answer: `mask_png` (base64 PNG, 0/255, the input's full size), `prompts` (points and box in the input "
-    "image's pixel coordinates), `model_id`, `mode`, `timings_ms`; with a ground-truth `mask` also `dice` and "
+    "image's pixel coordinates), `model_id`, `mode`, `timings_ms` (milliseconds), `teacher_encodes` (SAM encodings "
+    "run: 0 when cached, null without SAM); with a ground-truth `mask` also `dice` and "
     "`iou`. `model_id` defaults to the active model (of the dataset holding this image, else the newest active "
     "one). No model yet: 409. An image the server has seen reuses its cached SAM encoding in refine mode."))
 async def predict(

@@ -1,5 +1,5 @@
 """What every router shares: the one error body, the error answers a route declares, bounded
-ids and ISO times."""
+ids, ISO times and epoch numbers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,24 @@ Seed = Annotated[int, Field(ge=0, le=MAX_ID)]
 # Times answer as ``datetime.isoformat()`` (``…+00:00``), as they always have.
 IsoDatetime = Annotated[datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json"),
                         WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+# Epochs: the engine and the database count an epoch from 0 within its phase; every answer
+# counts it from 1, as the job log, the engine's messages and its command line do. These two
+# renumber on the way out, once, where an answer is built from stored rows.
+EPOCHS_FROM_1 = "counted from 1 within its phase, as in the job's log"
+
+
+def api_epoch(epoch: int | None) -> int | None:
+    """A stored (0-based) epoch as the API counts it: from 1."""
+    return None if epoch is None else epoch + 1
+
+
+def api_record(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An engine record (an epoch's metrics, e.g. the best one) with its ``epoch`` counted from 1."""
+    if isinstance(record, dict) and type(record.get("epoch")) is int:
+        return {**record, "epoch": record["epoch"] + 1}
+    return record
 
 
 class Answer(BaseModel):

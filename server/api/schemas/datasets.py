@@ -1,4 +1,9 @@
-"""Datasets, their images and masks."""
+"""Datasets, their images and masks.
+
+An image is *annotated* when it has a label, i.e. a mask: a person's (``human``), else the
+uploaded ``ground_truth``. That is not a split's ``labelled`` / ``unlabelled`` partition of
+train (see ``server.api.schemas.splits``), which says whether training uses a train image's mask.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from server.api.schemas.common import Answer, IsoDatetime
 
 class Counts(Answer):
     images: int
-    labelled: int = Field(description="images with a label (a human mask, else the uploaded ground truth)")
-    unlabelled: int
+    annotated: int = Field(description="images with a mask (a human label or the uploaded ground truth); not a "
+                                       "split's labelled part, which is the train images whose masks training uses")
+    unannotated: int = Field(description="images with no mask yet: a split can put them only in its unlabelled part")
     masks: dict[str, int] = Field(description="masks by kind: ground_truth, human, pseudo_label, prediction")
 
 
@@ -33,7 +39,8 @@ class ImageOut(Answer):
     width: int
     height: int
     sha256: str
-    labelled: bool
+    annotated: bool = Field(description="whether the image has a mask (a human label or the uploaded ground "
+                                        "truth); whether a split trains on that mask is the split's business")
 
 
 class ImagePage(Answer):

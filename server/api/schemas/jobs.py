@@ -38,7 +38,7 @@ from server.api.schemas.choices import (
     Subset,
     Teacher,
 )
-from server.api.schemas.common import Answer, DbId, IsoDatetime, Seed
+from server.api.schemas.common import EPOCHS_FROM_1, Answer, DbId, IsoDatetime, Seed, api_epoch, api_record
 from server.services.jobs import EVALUATE_DEFAULTS, PRETRAIN_SERVER_OWNED, SERVER_OWNED, STRATEGY_NAME
 
 
@@ -126,7 +126,9 @@ class TrainSettings(JobSettings):
     what: ClassVar[str] = "training settings"
     owned: ClassVar[frozenset[str]] = frozenset(SERVER_OWNED)
     labelled_fraction: Fraction | None = Field(_train("labelled_fraction"),
-                                               description="share of train that keeps its labels; null: the split's own")
+                                               description="share of the split's train images re-drawn into the labelled "
+                                                           "part (training uses their masks); null: keep the split's "
+                                                           "own labelled/unlabelled parts")
     schedule: Schedule = _train("schedule")
     encoder: Encoder = _train("encoder")
     pretrained: bool = _train("pretrained")
@@ -248,24 +250,32 @@ JobRequest = Annotated[TrainJob | EvaluateJob | ExperimentJob, Field(discriminat
 
 class Progress(Answer):
     phase: str | None
-    epoch: int | None
+    epoch: int | None = Field(description=f"the phase's epoch now running, or the one just finished, {EPOCHS_FROM_1} "
+                                          "and metrics[].epoch; null before training starts and for evaluate and "
+                                          "experiment jobs")
     fraction: float = Field(description="0 to 1 over all phases")
     eta_seconds: float | None
 
 
 class EpochMetricOut(Answer):
     phase: str
-    epoch: int
+    epoch: int = Field(description=f"the epoch, {EPOCHS_FROM_1} and progress.epoch")
     train_loss: float | None
     val_loss: float | None
     val_dice: float | None
     val_iou: float | None
-    record: dict[str, Any]
+    record: dict[str, Any] = Field(description="the engine's full record of the epoch (its epoch, too, counted from 1)")
+
+    @classmethod
+    def of(cls, row) -> Self:
+        """From a stored row, whose epoch counts from 0 as the engine's does."""
+        return cls(phase=row.phase, epoch=api_epoch(row.epoch), train_loss=row.train_loss, val_loss=row.val_loss,
+                   val_dice=row.val_dice, val_iou=row.val_iou, record=api_record(row.record) or {})
 
 
 class QualityOut(Answer):
     phase: str
-    epoch: int | None
+    epoch: int | None = Field(description=f"the epoch it was measured in, {EPOCHS_FROM_1} and metrics[].epoch")
     made: int
     skipped: int
     student_dice: float | None
@@ -274,6 +284,12 @@ class QualityOut(Answer):
     pseudo_dice: float | None
     truebox_dice: float | None
     n: int | None
+
+    @classmethod
+    def of(cls, row) -> Self:
+        """From a stored row, whose epoch counts from 0 as the engine's does."""
+        fields = {name: getattr(row, name) for name in cls.model_fields if name != "epoch"}
+        return cls(**fields, epoch=api_epoch(row.epoch))
 
 
 class JobOut(Answer):
@@ -289,7 +305,8 @@ class JobOut(Answer):
     max_attempts: int
     cancel_requested: bool
     error: str | None
-    result: dict[str, Any] | None
+    result: dict[str, Any] | None = Field(description="what a finished job made; a train job's `best` is the best "
+                                                      f"epoch's record, its epoch {EPOCHS_FROM_1}")
     worker: str | None
     created_at: IsoDatetime
     started_at: IsoDatetime | None
@@ -297,12 +314,17 @@ class JobOut(Answer):
 
     @classmethod
     def of(cls, job, **more) -> Self:
-        progress = Progress(phase=job.phase, epoch=job.epoch, fraction=job.fraction or 0.0, eta_seconds=job.eta_seconds)
-        fields = {name: getattr(job, name) for name in JobOut.model_fields if name != "progress"}
-        return cls(**fields, progress=progress, **more)
+        """From a stored job, whose epochs count from 0 as the engine's do."""
+        progress = Progress(phase=job.phase, epoch=api_epoch(job.epoch), fraction=job.fraction or 0.0,
+                            eta_seconds=job.eta_seconds)
+        fields = {name: getattr(job, name) for name in JobOut.model_fields if name not in ("progress", "result")}
+        result = job.result
+        if isinstance(result, dict) and isinstance(result.get("best"), dict):  # a train job's best epoch
+            result = {**result, "best": api_record(result["best"])}
+        return cls(**fields, progress=progress, result=result, **more)
 
 
 class JobDetail(JobOut):
-    metrics: list[EpochMetricOut] = Field(description="per epoch of each phase")
-    pseudo_label_quality: list[QualityOut] = Field(description="per epoch of a mining phase")
+    metrics: list[EpochMetricOut] = Field(description=f"per epoch of each phase; epochs {EPOCHS_FROM_1}")
+    pseudo_label_quality: list[QualityOut] = Field(description=f"per epoch of a mining phase; epochs {EPOCHS_FROM_1}")
     log_tail: str

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
+from typing_extensions import Self
 
-from server.api.schemas.common import Answer, IsoDatetime
+from server.api.schemas.common import EPOCHS_FROM_1, Answer, IsoDatetime, api_record
 
 
 class ModelOut(Answer):
@@ -17,6 +18,13 @@ class ModelOut(Answer):
     active: bool = Field(description="the model prediction and labelling use for its dataset")
     sha256: str = Field(description="checksum of the checkpoint, checked before every load")
     checkpoint_path: str
-    metrics: dict[str, Any] = Field(description="the best epoch's validation metrics")
+    metrics: dict[str, Any] = Field(description=f"the best epoch's record: its validation metrics, its phase and "
+                                                f"its epoch ({EPOCHS_FROM_1})")
     config: dict[str, Any] = Field(description="the training settings it was made with")
     created_at: IsoDatetime
+
+    @classmethod
+    def of(cls, model) -> Self:
+        """From a stored model, whose metrics hold the engine's record (its epoch counted from 0)."""
+        fields = {name: getattr(model, name) for name in cls.model_fields if name != "metrics"}
+        return cls(**fields, metrics=api_record(model.metrics) or {})

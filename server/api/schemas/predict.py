@@ -12,7 +12,7 @@ from server.api.schemas.choices import Mode
 from server.api.schemas.common import Answer
 
 Coordinate = Annotated[float, Field(ge=0, le=1e5)]
-Timings = dict[str, int | float]
+Timings = dict[str, float]  # milliseconds only: counts have fields of their own
 
 
 def _known_teacher(name: str | None) -> str | None:
@@ -48,7 +48,11 @@ class MaskAnswer(Answer):
     height: int
     mask_png: str = Field(description="base64 PNG, 0/255, the image's full size")
     prompts: list[PromptOut]
-    timings_ms: Timings
+    timings_ms: Timings = Field(description="milliseconds by step: student (the student's pass), teacher_encode "
+                                            "(≈0 when SAM's encoding of the image was cached), teacher_decode")
+    teacher_encodes: int | None = Field(description="images SAM's encoder ran for this answer: 1, or 0 when the "
+                                                    "image's encoding came from the cache; null when SAM did not run "
+                                                    "(student mode, or nothing to prompt it with)")
 
 
 class PredictOut(MaskAnswer):
@@ -63,6 +67,8 @@ class PredictOut(MaskAnswer):
 
 class RepromptOut(MaskAnswer):
     teacher: str
+    teacher_encodes: int = Field(description="images SAM's encoder ran for this answer: 1, or 0 when the image's "
+                                             "encoding came from the cache")
     iou_pred: float = Field(description="SAM's own estimate of the mask's IoU")
 
 

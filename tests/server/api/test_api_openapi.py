@@ -121,3 +121,19 @@ def test_job_settings_are_the_engines(spec):
     # every valid default body is one the engine accepts
     TrainConfig.from_dict({**jobs.TrainSettings().model_dump(mode="json"), "data": "x"})
     ExperimentConfig(datasets=[], **{**jobs.ExperimentSettings().model_dump(mode="json"), "name": "x"})
+
+
+def test_words_keep_one_meaning(spec):
+    """'annotated' is whether an image has a mask, 'labelled' a split's part; every epoch counts
+    from 1; timings are milliseconds only, SAM's encodings a count of their own."""
+    schemas = spec["components"]["schemas"]
+    counts = schemas["Counts"]["properties"]
+    assert {"annotated", "unannotated"} <= set(counts) and "labelled" not in counts
+    assert "mask" in counts["annotated"]["description"] and "labelled part" in counts["annotated"]["description"]
+    assert "annotated" in schemas["ImageOut"]["properties"] and "labelled" not in schemas["ImageOut"]["properties"]
+    assert "training uses their masks" in schemas["SplitRequest"]["properties"]["labelled_fraction"]["description"]
+    for name, field in (("EpochMetricOut", "epoch"), ("QualityOut", "epoch"), ("Progress", "epoch")):
+        assert "counted from 1" in schemas[name]["properties"][field]["description"], name
+    answer = schemas["PredictOut"]["properties"]
+    assert answer["timings_ms"]["additionalProperties"] == {"type": "number"}
+    assert "teacher_encodes" in answer and "cache" in answer["teacher_encodes"]["description"]

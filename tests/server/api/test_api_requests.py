@@ -227,12 +227,12 @@ def test_errors_share_one_body(client, data, settings):
 def test_answers_keep_their_shapes(client, data):
     ds = data["dataset"]
     assert set(ds) == {"id", "name", "created_at", "counts", "active_model_id", "ignored"}
-    assert set(ds["counts"]) == {"images", "labelled", "unlabelled", "masks"} and ds["counts"]["masks"] == {"ground_truth": 12}
+    assert set(ds["counts"]) == {"images", "annotated", "unannotated", "masks"} and ds["counts"]["masks"] == {"ground_truth": 12}
     shown = client.get(f"/api/v1/datasets/{ds['id']}").json()
     assert shown == {k: v for k, v in ds.items() if k != "ignored"}
     page = client.get(f"/api/v1/datasets/{ds['id']}/images", params={"limit": 2, "offset": 1}).json()
     assert set(page) == {"total", "offset", "limit", "items"} and (page["total"], page["offset"], page["limit"]) == (12, 1, 2)
-    assert set(page["items"][0]) == {"id", "stem", "filename", "width", "height", "sha256", "labelled"}
+    assert set(page["items"][0]) == {"id", "stem", "filename", "width", "height", "sha256", "annotated"}
     split = data["split"]
     assert set(split) == {"id", "dataset_id", "seed", "fractions", "created_at", "counts", "parts"}
     assert set(split["counts"]) == set(split["parts"]) == {"labelled", "unlabelled", "val", "test"}

@@ -28,37 +28,37 @@ def test_label_rule(db_session, migrated):
 
     store = BlobStore(migrated.blobs_dir)
     entries = covid_entries(4)
-    # the last image's mask is left out: that image starts unlabelled
+    # the last image's mask is left out: that image starts unannotated
     dropped = max(name for name, _ in entries if name.startswith("images/")).split("/", 1)[1]
     entries = [(n, d) for n, d in entries if n != f"masks/{dropped}"]
     dataset, _ = import_dataset(db_session, store, migrated, "labels rule", entries)
     rows = sorted(dataset.images, key=lambda i: i.stem)
-    first, unlabelled = rows[0], rows[-1]
-    assert unlabelled.filename == dropped
+    first, unannotated = rows[0], rows[-1]
+    assert unannotated.filename == dropped
 
     assert labels.LABEL_KINDS == ("human", "ground_truth")
     truth = labels.label_mask(db_session, first.id)
     assert truth is not None and truth.kind == "ground_truth"
-    assert labels.label_mask(db_session, unlabelled.id) is None
-    assert labels.labelled_image_ids(db_session, dataset.id) == {r.id for r in rows[:-1]}
-    assert labels.labelled_count(db_session, dataset.id) == len(rows) - 1
+    assert labels.label_mask(db_session, unannotated.id) is None
+    assert labels.annotated_image_ids(db_session, dataset.id) == {r.id for r in rows[:-1]}
+    assert labels.annotated_count(db_session, dataset.id) == len(rows) - 1
 
     # pseudo-labels and predictions are never labels
-    db_session.add(Mask(image_id=unlabelled.id, kind="pseudo_label", sha256=truth.sha256))
-    db_session.add(Mask(image_id=unlabelled.id, kind="prediction", sha256=truth.sha256))
+    db_session.add(Mask(image_id=unannotated.id, kind="pseudo_label", sha256=truth.sha256))
+    db_session.add(Mask(image_id=unannotated.id, kind="prediction", sha256=truth.sha256))
     db_session.commit()
-    assert labels.label_mask(db_session, unlabelled.id) is None
-    assert unlabelled.id not in labels.labelled_image_ids(db_session, dataset.id)
+    assert labels.label_mask(db_session, unannotated.id) is None
+    assert unannotated.id not in labels.annotated_image_ids(db_session, dataset.id)
 
     # a human correction overrides the ground truth, and the newest correction wins
     one = set_human_mask(db_session, store, migrated, first, png_mask(first.width, first.height, (5, 5, 40, 40)), "a.png")
     two = set_human_mask(db_session, store, migrated, first, png_mask(first.width, first.height, (9, 9, 30, 30)), "b.png")
     assert one.id < two.id and labels.label_mask(db_session, first.id).id == two.id
     # a human mask labels an image that had none
-    human = set_human_mask(db_session, store, migrated, unlabelled,
-                           png_mask(unlabelled.width, unlabelled.height, (1, 1, 20, 20)), "c.png")
-    assert labels.label_mask(db_session, unlabelled.id).id == human.id
-    assert labels.labelled_count(db_session, dataset.id) == len(rows)
+    human = set_human_mask(db_session, store, migrated, unannotated,
+                           png_mask(unannotated.width, unannotated.height, (1, 1, 20, 20)), "c.png")
+    assert labels.label_mask(db_session, unannotated.id).id == human.id
+    assert labels.annotated_count(db_session, dataset.id) == len(rows)
 
     # the batch form gives each image the same mask as the one-at-a-time form
     ids = [r.id for r in rows] + [10**9]

@@ -37,11 +37,11 @@ def test_import_counts_page_and_png(db_session, migrated, store):
     dataset, ignored = svc.import_dataset(db_session, store, migrated, "  covid five  ", entries)
     assert dataset.name == "covid five"
     assert sorted(ignored) == ["images/.hidden.png", "notes/readme.txt"]
-    assert svc.counts(db_session, dataset) == {"images": 5, "labelled": 5, "unlabelled": 0, "masks": {"ground_truth": 5}}
+    assert svc.counts(db_session, dataset) == {"images": 5, "annotated": 5, "unannotated": 0, "masks": {"ground_truth": 5}}
     assert svc.active_model_id(db_session, dataset.id) is None
 
-    total, page, labelled = svc.image_page(db_session, dataset.id, offset=3, limit=10)
-    assert total == 5 and len(page) == 2 and labelled == {i.id for i in page}
+    total, page, annotated = svc.image_page(db_session, dataset.id, offset=3, limit=10)
+    assert total == 5 and len(page) == 2 and annotated == {i.id for i in page}
     stems = [i.stem for i in svc.image_page(db_session, dataset.id, 0, 500)[1]]
     assert stems == sorted(stems)
 
@@ -58,7 +58,7 @@ def test_jpeg_served_as_png(db_session, migrated, store):
     require(KVASIR)
     path = min((KVASIR / "images").iterdir(), key=lambda p: p.stat().st_size)
     dataset, _ = svc.import_dataset(db_session, store, migrated, "kvasir one", [(f"images/{path.name}", path.read_bytes())])
-    assert svc.counts(db_session, dataset)["unlabelled"] == 1
+    assert svc.counts(db_session, dataset)["unannotated"] == 1
     image = dataset.images[0]
     with PILImage.open(path) as original, PILImage.open(io.BytesIO(svc.image_png(store, image))) as served:
         assert served.format == "PNG" and served.size == original.size == (image.width, image.height)
@@ -109,17 +109,17 @@ def test_split_move_and_delete(db_session, migrated, store):
     from server.services import datasets as svc
 
     entries = covid_entries(6)
-    unlabelled_name = sorted(n for n, _ in entries if n.startswith("masks/"))[0]
-    entries = [e for e in entries if e[0] != unlabelled_name]
+    unannotated_name = sorted(n for n, _ in entries if n.startswith("masks/"))[0]
+    entries = [e for e in entries if e[0] != unannotated_name]
     dataset, _ = svc.import_dataset(db_session, store, migrated, "splits", entries)
     split = svc.create_split(db_session, dataset, 0.2, 0.2, 0.5, seed=0)
     parts = svc.split_parts(db_session, split)
     assert sum(len(v) for v in parts.values()) == 6
-    without_mask = next(i for i in dataset.images if f"masks/{i.filename}" == unlabelled_name)
+    without_mask = next(i for i in dataset.images if f"masks/{i.filename}" == unannotated_name)
     assert {"id": without_mask.id, "stem": without_mask.stem} in parts["unlabelled"]
     assert split.fractions == {"val": 0.2, "test": 0.2, "labelled": 0.5}
 
-    with pytest.raises(BadInput, match="no mask") as err:  # an unlabelled image cannot be validated on
+    with pytest.raises(BadInput, match="no mask") as err:  # an unannotated image cannot be validated on
         svc.move_images(db_session, split, [without_mask.id], "val")
     assert err.value.status == 409
     with pytest.raises(BadInput, match="not in split") as err:
@@ -135,7 +135,7 @@ def test_split_move_and_delete(db_session, migrated, store):
     svc.move_images(db_session, split, [parts["unlabelled"][-1]["id"]], "unlabelled")
 
     nothing, _ = svc.import_dataset(db_session, store, migrated, "no labels", [e for e in covid_entries(1) if e[0].startswith("images/")])
-    with pytest.raises(BadInput, match="no labelled image"):
+    with pytest.raises(BadInput, match="no annotated image"):
         svc.create_split(db_session, nothing, 0.1, 0.1, 1.0, 0)
     with pytest.raises(BadInput):  # fractions that leave nothing to train on
         svc.create_split(db_session, dataset, 0.6, 0.6, 1.0, 0)

@@ -144,3 +144,38 @@ def test_metrics_in_order(db_session, split):
     assert [m.epoch for m in svc.epoch_metrics(db_session, job.id)] == [0, 1, 2]
     assert [(q.made, q.skipped) for q in svc.pseudo_label_quality(db_session, job.id)] == [(3, 1)]
     assert svc.epoch_metrics(db_session, 10**9) == []
+
+
+def test_answers_count_epochs_from_1(db_session, split):
+    """Stored epochs are the engine's (from 0); every answer built from them counts from 1, as
+    the job's log does: metrics and their records, pseudo-label quality, progress, the best
+    epoch of a train job's result and of its model."""
+    from server.api.schemas.jobs import EpochMetricOut, JobDetail, QualityOut
+    from server.api.schemas.models import ModelOut
+    from server.core.models import EpochMetric, Job, Model, PseudoLabelQuality
+    from server.services import jobs as svc
+
+    best = {"phase": "mining", "epoch": 1, "val_dice": 0.5}
+    job = Job(kind="train", split_id=split.id, dataset_id=split.dataset_id, config={}, status="running",
+              phase="mining", epoch=1, result={"best": best, "epochs": 2})
+    db_session.add(job)
+    db_session.flush()
+    for epoch in (0, 1):
+        db_session.add(EpochMetric(job_id=job.id, phase="mining", epoch=epoch, record={"phase": "mining", "epoch": epoch}))
+    db_session.add(PseudoLabelQuality(job_id=job.id, phase="mining", epoch=1, made=3, skipped=1))
+    model = Model(dataset_id=split.dataset_id, job_id=job.id, name="m", config={}, metrics=best,
+                  checkpoint_path="/nowhere.pt", sha256="0" * 64)
+    db_session.add(model)
+    db_session.commit()
+
+    detail = JobDetail.of(job, log_tail="", metrics=[EpochMetricOut.of(m) for m in svc.epoch_metrics(db_session, job.id)],
+                          pseudo_label_quality=[QualityOut.of(q) for q in svc.pseudo_label_quality(db_session, job.id)])
+    answer = detail.model_dump(mode="json")
+    assert [m["epoch"] for m in answer["metrics"]] == [1, 2]
+    assert [m["record"]["epoch"] for m in answer["metrics"]] == [1, 2]
+    assert [(q["epoch"], q["made"]) for q in answer["pseudo_label_quality"]] == [(2, 3)]
+    assert answer["progress"]["epoch"] == 2 and answer["result"] == {"best": {**best, "epoch": 2}, "epochs": 2}
+    assert ModelOut.of(model).metrics["epoch"] == 2
+    # the stored rows stay as the engine wrote them
+    assert job.epoch == 1 and job.result["best"]["epoch"] == 1 and model.metrics["epoch"] == 1
+    assert [m.epoch for m in svc.epoch_metrics(db_session, job.id)] == [0, 1]
