@@ -91,14 +91,20 @@ class Split:
             raise SplitError(f"labelled + unlabelled must partition train; these stems break "
                              f"that: {_preview(outside)}")
 
-    def with_labelled_fraction(self, fraction: float, seed: int | None = None) -> Split:
-        """A copy whose train is re-partitioned: ``round(fraction * len(train))`` (at least
-        1) labelled stems drawn with ``seed`` (default: this split's seed, else 0)."""
+    def with_labelled_fraction(self, fraction: float, seed: int | None = None,
+                               annotated: Iterable[str] | None = None) -> Split:
+        """A copy whose train is re-partitioned: ``round(fraction * n)`` (at least 1) labelled
+        stems drawn with ``seed`` (default: this split's seed, else 0) from the ``n`` train stems
+        that can be labelled: those in ``annotated`` (the stems with a mask) when given, else all
+        of train. The rest of train is unlabelled."""
         if not 0 < fraction <= 1:
             raise SplitError(f"labelled fraction must be in (0, 1]; got {fraction}")
         seed = self.seed if seed is None else seed
         seed = 0 if seed is None else seed
-        labelled = _choose(self.train, max(1, round(fraction * len(self.train))), seed)
+        pool = list(self.train) if annotated is None else [s for s in self.train if s in set(annotated)]
+        if not pool:
+            raise SplitError("no train image has a mask: nothing can be labelled")
+        labelled = _choose(pool, max(1, round(fraction * len(pool))), seed)
         return Split(train=list(self.train), val=list(self.val), test=list(self.test),
                      labelled=labelled, seed=seed, labelled_fraction=fraction,
                      source=dict(self.source))

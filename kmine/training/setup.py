@@ -40,7 +40,8 @@ def resolve_split(config: TrainConfig, index: DatasetIndex) -> Split:
     else:
         split = make_split(index.labelled_stems, val_fraction=0.1, test_fraction=0.1, seed=config.seed)
     if config.labelled_fraction is not None:
-        split = split.with_labelled_fraction(config.labelled_fraction, config.seed)
+        # Only images with a mask can be labelled (a server's split may hold unannotated ones).
+        split = split.with_labelled_fraction(config.labelled_fraction, config.seed, annotated=index.labelled_stems)
     missing = split.check_against(index)
     if missing:
         raise ValueError(f"{len(missing)} stems of the split are not usable images in {index.root}: {missing[:5]}")

@@ -87,3 +87,15 @@ def test_check_split_against_reports_missing_stems(covid_root):
     messages = split.check_against(index)
     assert any("train" in m and "'ghost'" in m for m in messages)
     assert any("test" in m and "'phantom'" in m for m in messages)
+
+
+def test_labelled_fraction_draws_only_annotated_stems():
+    """A server's split keeps images without masks in its train (unlabelled) part: a new
+    labelled fraction is drawn among the annotated ones only, and counted against them."""
+    split = make_split([f"s{i}" for i in range(20)], val_fraction=0.1, test_fraction=0.1, seed=0)
+    annotated = set(split.train[:8])
+    again = split.with_labelled_fraction(0.5, seed=1, annotated=annotated)
+    assert set(again.labelled) <= annotated and len(again.labelled) == 4
+    assert sorted(again.labelled + again.unlabelled) == sorted(split.train)
+    with pytest.raises(SplitError, match="no train image has a mask"):
+        split.with_labelled_fraction(0.5, annotated=set())
