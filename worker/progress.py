@@ -95,6 +95,9 @@ class Progress(Callback):
 
     def on_phase_start(self, phase, trainer):
         self.phase_index = 0 if phase == "supervised" else 1
+        # The ETA extrapolates this phase's own pace: a mining epoch (SAM prompted for every
+        # unlabelled image) costs several supervised ones, so the whole run's average misleads.
+        self.started, self.start_fraction = time.monotonic(), None
         self.joblog.say(f"{phase} phase starts")
         # the epoch about to run (a resumed phase's next one), never past the phase's last
         self._write(phase, min(trainer.epoch, self.caps[self.phase_index] - 1), self._fraction(trainer.epoch))
