@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+# The engine's lists, read at import for the choices: these modules and their packages' __init__s
+# import torch, Pillow etc. only on first use, so --help and argument errors answer at once
+# (tests/test_cli_help.py). Everything heavy is imported inside the commands.
 from kmine.data import SUBSETS
 from kmine.evaluation import FRAMES
 from kmine.predict import MODES
@@ -210,7 +213,7 @@ def pretrain(
     seed: Annotated[int, typer.Option(help="Seed for views and order.")] = 0,
     weights_dir: WeightsDir = None,
     device: Device = "auto",
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
 ):
     """Self-supervised SimCLR pretraining of the student's encoder on the train images; start
     `kmine train --encoder-init OUT/encoder.pt` from it (the paper's "SimCLR +" rows)."""
@@ -338,7 +341,7 @@ def experiment(
     time_limit: Annotated[float | None, typer.Option(min=1, help="Seconds; arms still training then stop after their epoch in flight and are evaluated on their best checkpoint (marked in the table, resumed by the next run).")] = None,
     arm: Annotated[str | None, typer.Option(hidden=True, help="Run this arm alone (a child of --jobs).")] = None,
     deadline: Annotated[float | None, typer.Option(hidden=True, help="Unix time at which --arm stops.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
 ):
     """Run every arm of an experiment; writes results.json and a Table-1-shaped table.md."""
     from kmine.experiment import ExperimentConfig, run_experiment, run_one

@@ -16,14 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from kmine.data import (
-    load_image,
-    load_mask,
-    resize_mask_shortest_center_crop,
-    resize_shortest_center_crop,
-)
 from kmine.metrics import dice_iou, mean_std
 from kmine.teacher.types import Teacher
 
@@ -64,6 +57,8 @@ class EvalReport:
 
 
 def _pair(sample, frame: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    from kmine.data import load_image, load_mask, resize_mask_shortest_center_crop, resize_shortest_center_crop
+
     image, mask = load_image(sample.image_path), load_mask(sample.mask_path)
     if frame == "crop":
         return resize_shortest_center_crop(image, size), resize_mask_shortest_center_crop(mask, size)
@@ -74,6 +69,8 @@ def evaluate(predictor, index, stems: list[str], mode: str = "student", frame: s
              teacher: Teacher | None = None) -> EvalReport:
     """Score ``predictor`` (a :class:`kmine.predict.Predictor`) on labelled ``stems`` of ``index``;
     ``teacher`` refines in ``refine`` mode (default: the predictor's own)."""
+    from tqdm.auto import tqdm  # here and in _pair, not above: the CLI's help reads FRAMES from this module
+
     if frame not in FRAMES:
         raise ValueError(f"frame {frame!r} unknown; choose one of {', '.join(FRAMES)}")
     rows = []

@@ -13,8 +13,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-
 
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "wb"):
@@ -33,12 +31,16 @@ def atomic_write(path: str | Path, mode: str = "wb"):
 
 def save_torch(obj, path: str | Path) -> None:
     """``torch.save`` atomically."""
+    import torch  # here, not above: kmine.data.splits (the CLI's SUBSETS) imports this module
+
     with atomic_write(path) as f:
         torch.save(obj, f)
 
 
 def load_torch(path: str | Path, map_location="cpu"):
     """``torch.load`` that never runs pickled code (``weights_only=True``)."""
+    import torch
+
     return torch.load(Path(path), map_location=map_location, weights_only=True)
 
 

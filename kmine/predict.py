@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from kmine.data import as_rgb_uint8, resize_shortest_pad, unpad_resize
 from kmine.prompts import PromptConfig, PromptSet, extract_prompts, without_points
@@ -69,6 +68,8 @@ class Predictor:
         device="cpu",
         seed: int = 0,
     ):
+        import torch  # here, not above: importing this module (the CLI's MODES) must not load torch
+
         self.student = student.to(device).eval()
         self.size = size
         self.teacher = teacher
@@ -90,6 +91,8 @@ class Predictor:
 
     def student_prob(self, image: np.ndarray) -> np.ndarray:
         """(H, W) float32 probabilities at the input's full size."""
+        import torch
+
         padded, meta = resize_shortest_pad(image, self.size)
         x = torch.from_numpy(padded).permute(2, 0, 1)[None].to(self.device)
         with torch.inference_mode():

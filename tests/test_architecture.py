@@ -24,6 +24,10 @@ Cycles (among the project's own modules), on a graph of what running each import
    Teacher``, where ``kmine/teacher/__init__.py`` has ``from kmine.teacher.base import Teacher``,
    is an edge to ``kmine.teacher.base`` (followed through further re-exports; a name the
    ``__init__`` defines itself, or that cannot be traced, stays an edge to the package).
+   A lazy package (:mod:`kmine._lazy`, PEP 562) re-exports the names it imports under a
+   top-level ``if TYPE_CHECKING:``: its ``__getattr__`` imports them from there on first use
+   (``tests/test_cli_help.py`` holds the two equal), so they are followed the same way, while
+   the ``__init__`` itself, which runs none of those imports, gets no edges from them.
 2. Importing ``a.b.c`` first runs the ``__init__`` of ``a`` and ``a.b``, and ``from pkg import
    name`` runs ``pkg/__init__.py`` even when ``name`` comes from elsewhere: the importing module
    also gets edges to the named module and to every package above it or above the defining one.
@@ -121,16 +125,19 @@ def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
 
 
 def _reexports(graph: ImportGraph, package: str, cache: dict) -> dict[str, tuple[str, str | None]]:
-    """Names a package's ``__init__`` binds by top-level imports → (the module they come from,
-    their name there): ``from X import n`` → (X.n, None) if that is a module, else (X, n);
-    ``import X as n`` → (X, None)."""
+    """Names a package's ``__init__`` binds by top-level imports, or re-exports lazily by the
+    imports under a top-level ``if TYPE_CHECKING:`` → (the module they come from, their name
+    there): ``from X import n`` → (X.n, None) if that is a module, else (X, n); ``import X as n``
+    → (X, None)."""
     if package in cache:
         return cache[package]
     cache[package] = found = {}
     path = graph.modules[package]
     if path.name != "__init__.py":
         return found
-    for node in ast.parse(path.read_text(), str(path)).body:
+    body = ast.parse(path.read_text(), str(path)).body
+    lazy = [n for node in body if isinstance(node, ast.If) and _is_type_checking(node.test) for n in node.body]
+    for node in lazy + body:  # an eager import of the same name wins: it is what runs
         if isinstance(node, ast.ImportFrom):
             base = _absolute(package, True, node)
             for alias in node.names:
@@ -392,6 +399,17 @@ CLEAN = {
     "webui/client.py": "import httpx\n",
 }
 
+# A lazy package (kmine._lazy): the TYPE_CHECKING imports are what __getattr__ imports on first use.
+LAZY_TEACHER = '''\
+from typing import TYPE_CHECKING
+from kmine._lazy import lazy_exports
+if TYPE_CHECKING:
+    from kmine.teacher.base import Teacher
+    from .cache import Cache
+else:
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, {"base": ("Teacher",), "cache": ("Cache",)})
+'''
+
 # (name, files changed from CLEAN, rule expected to fire or "cycle", the offending target)
 BROKEN = [
     ("engine-imports-server", {"kmine/cli.py": "from server.app import create_app\n"}, "engine", "server.app"),
@@ -433,6 +451,11 @@ BROKEN = [
                                           "kmine/io/other.py": "from kmine import cli\nx = 1\n",
                                           "kmine/cli.py": "from kmine.io import Path\n"},
      "cycle", ["kmine.cli", "kmine.io", "kmine.io.other"]),
+    # The same as cycle-through-a-reexport with a lazy package: its __getattr__ runs the import.
+    ("cycle-through-a-lazy-reexport", {"kmine/teacher/__init__.py": LAZY_TEACHER,
+                                       "kmine/teacher/base.py": "from kmine.teacher.cache import Cache\nclass Teacher: ...\n",
+                                       "kmine/teacher/cache.py": "from kmine.teacher import Teacher\nclass Cache: ...\n"},
+     "cycle", ["kmine.teacher.base", "kmine.teacher.cache"]),
 ]
 
 # Trees that must pass: legal forms the checker must not mistake for violations or cycles.
@@ -453,6 +476,13 @@ ALLOWED = [
         "kmine/cli.py": "from kmine.teacher import Teacher, Cache\n",
     }),
     ("server-cli-composes-everything", {"server/cli.py": "def main():\n    from worker import runner\n    import webui.app\n"}),
+    # The same as package-reexports-its-submodules, lazily.
+    ("lazy-package-reexports-its-submodules", {
+        "kmine/teacher/__init__.py": LAZY_TEACHER,
+        "kmine/teacher/base.py": "from kmine.teacher import Cache\nclass Teacher: ...\n",
+        "kmine/teacher/cache.py": "import kmine.teacher\nclass Cache: ...\n",
+        "kmine/cli.py": "from kmine.teacher import Teacher, Cache\n",
+    }),
 ]
 
 
@@ -495,3 +525,13 @@ def test_reexports_resolve_to_the_defining_module(tmp_path):
     assert edges[("kmine.teacher.base", "from kmine.teacher import VERSION")].resolved == "kmine.teacher"
     # relative imports are made absolute
     assert edges[("kmine.teacher", "from .cache import Cache")].target == "kmine.teacher.cache"
+
+
+def test_lazy_reexports_resolve_to_the_defining_module(tmp_path):
+    graph = build_graph(make_tree(tmp_path, {**CLEAN, **ALLOWED[-1][1]}))
+    resolved = sorted(e.resolved for e in graph.edges if e.source == "kmine.cli" and e.target == "kmine.teacher")
+    assert resolved == ["kmine.teacher.base", "kmine.teacher.cache"]
+    base = [e.resolved for e in graph.edges if e.source == "kmine.teacher.base"]
+    assert base == ["kmine.teacher.cache"]
+    # the lazy __init__ runs none of its TYPE_CHECKING imports: no edges to its submodules
+    assert not [e for e in graph.edges if e.source == "kmine.teacher" and e.target.startswith("kmine.teacher.")]

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 
 def _check_hw(array: np.ndarray, name: str) -> None:
@@ -37,6 +36,8 @@ def resize(array: np.ndarray, height: int, width: int) -> np.ndarray:
     blocky nearest-neighbour steps, area kept on strong shrinking); other dtypes become
     float32.
     """
+    from PIL import Image  # on first use: kmine.predict (the CLI's MODES) imports this module
+
     _check_hw(array, "array")
     if array.dtype == np.bool_:
         return resize(array.astype(np.float32), height, width) >= 0.5
@@ -152,6 +153,8 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
 def uncrop_mask(crop: np.ndarray, height: int, width: int) -> np.ndarray:
     """Inverse of :func:`resize_mask_shortest_center_crop` for an (S, S) bool mask: the
     (height, width) bool mask it came from, background outside the crop."""
+    from PIL import Image
+
     size = crop.shape[0]
     scale = size / min(height, width)
     rh, rw = max(size, round(height * scale)), max(size, round(width * scale))

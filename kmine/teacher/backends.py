@@ -2,6 +2,9 @@
 name in :data:`BACKENDS`, built by :func:`build_teacher`. Checkpoints come
 from :func:`kmine.weights.weight_path` (checksum-verified) unless ``checkpoint`` names a
 user file; both load with ``weights_only=True`` and ``strict=True``. Nothing downloads.
+
+Importing this module is cheap (torch and the teacher's modules load when a teacher is
+built): :data:`TEACHER_NAMES` and :data:`DEFAULT_TEACHER` are the choices of the CLI's help.
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
-from kmine.teacher.base import SamTeacher
-from kmine.teacher.cache import EncodingCache
 from kmine.weights import KNOWN_WEIGHTS, WeightsError, file_sha256, weight_path
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from kmine.teacher.base import SamTeacher
+    from kmine.teacher.cache import EncodingCache
 
 
 def _quiet_import_mobile_sam():
@@ -128,6 +134,8 @@ def resolve_checkpoint(name: str, weights_dir: str | Path | None = None, checkpo
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
     # weights_only: a checkpoint may come from anywhere; never let it run code.
     state = torch.load(path, map_location="cpu", weights_only=True)
     for wrapper in ("model", "state_dict"):  # training checkpoints nest the weights
@@ -140,6 +148,8 @@ def load_model(
     name: str, weights_dir: str | Path | None = None, checkpoint: str | Path | None = None, device: str = "cpu"
 ) -> tuple[nn.Module, str]:
     """The frozen model for teacher ``name`` and its teacher id, built once per process."""
+    import torch
+
     backend = _backend(name)
     path = resolve_checkpoint(name, weights_dir, checkpoint)
     sha = file_sha256(path)
@@ -180,6 +190,9 @@ def build_teacher(
     decode_batch_size) go to :class:`SamTeacher`. Raises ValueError for an unknown name,
     WeightsError for a missing or corrupt checkpoint.
     """
+    from kmine.teacher.base import SamTeacher
+    from kmine.teacher.cache import EncodingCache
+
     backend = _backend(name)
     model, teacher_id = load_model(name, weights_dir, checkpoint, device)
     if cache is None:

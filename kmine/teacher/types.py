@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
 from kmine.prompts import PromptSet
+
+if TYPE_CHECKING:  # in annotations only: modules holding the CLI's choice lists import this one
+    import torch
 
 
 @dataclass

@@ -28,9 +28,12 @@ loss weights.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 LABEL_RULES = ("teacher", "student", "fuse", "gate")
 MULTIMASK_RULES = ("single", "agree")
@@ -111,6 +114,8 @@ def code_mask(code: np.ndarray) -> np.ndarray:
 def split_code(code: torch.Tensor, doubt_weight: float) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Codes (P, 1, S, S) (any dtype holding 0..3) -> float targets and pixel weights
     (None when every pixel weighs 1)."""
+    import torch
+
     code = code.round().to(torch.uint8)
     target = (code & 1).float()
     if doubt_weight >= 1:
