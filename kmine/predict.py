@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kmine.data import as_rgb_uint8, resize_shortest_pad, unpad_resize
+from kmine.data import as_rgb_uint8, check_image_shape, resize_shortest_pad, unpad_resize
 from kmine.prompts import PromptConfig, PromptSet, extract_prompts, without_points
 from kmine.teacher.types import Teacher
 
@@ -119,6 +119,8 @@ class Predictor:
                 raise ValueError("refine mode needs a teacher; pass teacher=build_teacher(...)")
         config = prompts if prompts is not None else self.prompts
         images = [as_rgb_uint8(image) for image in images]
+        for image in images:
+            check_image_shape(*image.shape[:2])
         results = [self._student(image, mode, config) for image in images]
         if refiner is not None:
             _refine(refiner, images, results)

@@ -102,6 +102,16 @@ def test_bad_mode_and_bad_image_are_named():
         predictor.predict(np.full((64, 64, 3), 250, np.uint8), "refine")
 
 
+@pytest.mark.parametrize("shape, words", [((1, 128), "at least 8"), ((4, 4), "at least 8"),
+                                          ((16, 170), "11 times longer"), ((2000, 100), "20 times longer")])
+def test_thin_or_tiny_images_are_refused_before_any_work(shape, words):
+    """A 1×128 image would be scaled to 224×28 672 for the student: refused, with the reason."""
+    with pytest.raises(ValueError, match=words):
+        Predictor(BrightnessStudent()).predict(np.zeros((*shape, 3), np.uint8))
+    accepted = Predictor(BrightnessStudent()).predict(np.zeros((16, 160, 3), np.uint8))  # 10:1 is
+    assert accepted.mask.shape == (16, 160)
+
+
 def test_user_prompts_reuse_the_cached_encoding(teacher):
     from kmine.predict import decode_prompts, user_prompt_set
 

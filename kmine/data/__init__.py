@@ -32,8 +32,11 @@ if TYPE_CHECKING:
         scan_dataset,
     )
     from .preprocess import (
+        MAX_ASPECT,
+        MIN_SIDE,
         PadMeta,
         as_rgb_uint8,
+        check_image_shape,
         resize,
         resize_mask_shortest_center_crop,
         resize_shortest_center_crop,
@@ -57,7 +60,8 @@ else:
                     "draw_dihedral", "invert_dihedral", "random_dihedral"),
         "dataset": ("IMAGE_EXTENSIONS", "DataError", "DatasetIndex", "Problem", "Sample", "image_size",
                     "load_image", "load_mask", "mask_png", "scan_dataset"),
-        "preprocess": ("PadMeta", "as_rgb_uint8", "resize", "resize_mask_shortest_center_crop", "resize_shortest_center_crop",
+        "preprocess": ("MAX_ASPECT", "MIN_SIDE", "PadMeta", "as_rgb_uint8", "check_image_shape", "resize",
+                       "resize_mask_shortest_center_crop", "resize_shortest_center_crop",
                        "resize_shortest_pad", "uncrop_mask", "unpad_resize"),
         "splits": ("SUBSETS", "Split", "SplitError", "check_split_against", "load_split", "make_split", "save_split"),
         "torch_dataset": ("SegmentationSet", "collate_segmentation"),

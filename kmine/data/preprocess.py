@@ -131,6 +131,23 @@ def unpad_resize(prob_map: np.ndarray, meta: PadMeta) -> np.ndarray:
     return resize(region, meta.height, meta.width)
 
 
+# Prediction scales an image so its shortest side is the student's size: a thin image would
+# grow without bound (1×128 px became 224×28 672 and took the API's memory). These bound it.
+MIN_SIDE = 8  # pixels on the shortest side
+MAX_ASPECT = 10.0  # longest side / shortest side
+
+
+def check_image_shape(height: int, width: int) -> None:
+    """Refuse an image whose working size would be unbounded: a side under :data:`MIN_SIDE`
+    pixels, or one side over :data:`MAX_ASPECT` times the other. Raises ValueError saying which."""
+    short, long = sorted((height, width))
+    if short < MIN_SIDE:
+        raise ValueError(f"the image is {width}x{height} pixels; each side needs at least {MIN_SIDE}")
+    if long / short > MAX_ASPECT:
+        raise ValueError(f"the image is {width}x{height} pixels, {long / short:.0f} times longer than wide; "
+                         f"at most {MAX_ASPECT:.0f} times is accepted")
+
+
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     """(H, W) or (H, W, 1|3) uint8 -> contiguous (H, W, 3) uint8.
 
@@ -165,6 +182,7 @@ def uncrop_mask(crop: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 __all__ = [
-    "as_rgb_uint8", "resize", "resize_shortest_center_crop", "resize_mask_shortest_center_crop",
+    "MAX_ASPECT", "MIN_SIDE", "as_rgb_uint8", "check_image_shape",
+    "resize", "resize_shortest_center_crop", "resize_mask_shortest_center_crop",
     "PadMeta", "resize_shortest_pad", "uncrop_mask", "unpad_resize",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from kmine.data import DataError, load_image, load_mask
+from kmine.data import DataError, check_image_shape, load_image, load_mask
 from server.core.errors import BadInput
 from server.core.settings import Settings
 
@@ -77,6 +77,10 @@ def _header_size(data: bytes, name: str, settings: Settings) -> tuple[int, int]:
 def decode_image(data: bytes, name: str, settings: Settings, keep: bool = False) -> DecodedImage:
     """Fully decode ``data`` (refusing what is not an accepted image); (W, H) and, if ``keep``, RGB."""
     w, h = _header_size(data, name, settings)
+    try:
+        check_image_shape(h, w)
+    except ValueError as err:
+        raise BadInput(f"{name}: {err}") from None
     try:
         rgb = _via_temp(data, name, load_image)
     except (DataError, Image.DecompressionBombError) as err:

@@ -77,7 +77,10 @@ def test_bad_images_and_masks_refused(limits):
     png = sorted((COVID / "images").iterdir())[0].read_bytes()
     gif = io.BytesIO()
     PILImage.new("RGB", (8, 8)).save(gif, format="GIF")
+    thin = io.BytesIO()  # 74 bytes that the student would have scaled to 224 x 28 672 pixels
+    PILImage.new("L", (128, 1)).save(thin, format="PNG")
     cases = [
+        (lambda: decode_image(thin.getvalue(), "thin.png", limits), "thin.png: the image is 128x1 pixels; each side needs at least 8"),
         (lambda: decode_image(b"not an image", "a.png", limits), "not a decodable image"),
         (lambda: decode_image(png[:200], "cut.png", limits), "cut.png"),
         (lambda: decode_image(gif.getvalue(), "g.png", limits), "format GIF is not accepted"),
