@@ -18,6 +18,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SECRET = "change-me-kmine-default-secret"
 
 
+MIN_SECRET_BITS = 128
+
+
+def secret_bits(secret: str) -> float:
+    """An upper bound of the secret's entropy: its length × log2(distinct characters). A
+    16-character run of one letter has 0 bits; 64 random hex digits have 256."""
+    import math
+
+    distinct = len(set(secret))
+    return len(secret) * math.log2(distinct) if distinct > 1 else 0.0
+
+
 class SettingsError(ValueError):
     """The configuration cannot be used (e.g. production with the default secret)."""
 
@@ -66,8 +78,9 @@ class Settings(BaseSettings):
         if self.mode != "production":
             return
         problems = []
-        if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 16:
-            problems.append("KMINE_SECRET_KEY is the default (or shorter than 16 characters); set a long random secret")
+        if self.secret_key == DEFAULT_SECRET or secret_bits(self.secret_key) < MIN_SECRET_BITS:
+            problems.append(f"KMINE_SECRET_KEY is the default or too guessable (under {MIN_SECRET_BITS} bits); "
+                            "set a long random secret, e.g. `openssl rand -hex 32`")
         if self.database_url.startswith("sqlite"):
             problems.append("KMINE_DATABASE_URL points at SQLite; production needs PostgreSQL (postgresql+psycopg://...)")
         if self.broker_url.startswith("sqla+"):

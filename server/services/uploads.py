@@ -10,6 +10,7 @@ import re
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -126,12 +127,36 @@ def read_zip(data: bytes, settings: Settings) -> list[tuple[str, bytes]]:
         if info.compress_size and info.file_size / info.compress_size > settings.max_zip_ratio:
             raise BadInput(f"zip entry {name!r} expands {info.file_size / info.compress_size:.0f}-fold "
                            f"(more than {settings.max_zip_ratio:.0f}); refused", 413)
-        with archive.open(info) as f:
-            content = f.read(info.file_size + 1)
+        content = _read_entry(archive, info)
         if len(content) != info.file_size:
             raise BadInput(f"zip entry {name!r} does not match its declared size; refused")
         out.append((name, content))
     return out
+
+
+# What zipfile raises for an entry it cannot read: a CRC or header mismatch (BadZipFile), a
+# corrupt deflate stream (zlib.error), an unknown method (NotImplementedError), a truncation.
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, ValueError, OSError)
+
+
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """One entry's bytes (at most one past its declared size), or a 422 naming what is wrong."""
+    name = info.filename
+    if info.flag_bits & 0x1:
+        raise BadInput(f"zip entry {name} is encrypted; refused")
+    try:
+        with archive.open(info) as f:
+            return f.read(info.file_size + 1)
+    except NotImplementedError:
+        raise BadInput(f"zip entry {name} uses a compression method this server does not read; "
+                       "store or deflate it") from None
+    except zlib.error:
+        raise BadInput(f"zip entry {name} has corrupt compressed data") from None
+    except zipfile.BadZipFile as err:
+        problem = "its CRC-32 checksum does not match its data" if "CRC" in str(err) else "its headers disagree"
+        raise BadInput(f"zip entry {name} cannot be read: {problem}") from None
+    except _UNREADABLE:
+        raise BadInput(f"zip entry {name} cannot be read: the archive is damaged") from None
 
 
 def classify(entries: list[tuple[str, bytes]]) -> tuple[dict[str, tuple[str, bytes]], dict[str, tuple[str, bytes]], list[str]]:

@@ -124,6 +124,52 @@ def test_bad_zips_refused(limits, case):
     assert err.value.status == status and words in str(err.value) and one_line(str(err.value))
 
 
+def _damaged_zip(how: str) -> bytes:
+    """A one-entry zip (``images/a.png``) damaged the way a broken or hostile upload is."""
+    text = b"kmine " * 40  # compressible, so the deflated entry has a real stream to corrupt
+    method = zipfile.ZIP_DEFLATED if how == "deflate" else zipfile.ZIP_STORED
+    data = bytearray(make_zip({"images/a.png": text}, compression=method))
+    local, central = 0, data.rindex(b"PK\x01\x02")
+    name_at = local + 30  # the local header is 30 bytes, then the name
+    if how == "crc":  # one byte of stored data changed
+        data[name_at + len("images/a.png") + 3] ^= 0xFF
+    elif how == "deflate":  # garbage in the middle of the compressed stream
+        size = zipfile.ZipFile(io.BytesIO(bytes(data))).infolist()[0].compress_size
+        middle = name_at + len("images/a.png") + size // 2
+        data[middle - 1:middle + 1] = b"\xff\xff"
+    elif how == "encrypted":  # the "encrypted" flag in both headers
+        data[local + 6] |= 1
+        data[central + 8] |= 1
+    elif how == "method":  # compression method 99 (AES), in both headers
+        data[local + 8:local + 10] = data[central + 10:central + 12] = (99).to_bytes(2, "little")
+    elif how == "name":  # the local header names another file than the directory
+        data[name_at] = ord("x")
+    elif how == "undersized":  # the directory declares 3 bytes of a 240-byte entry
+        data[central + 20:central + 28] = (3).to_bytes(4, "little") * 2
+    return bytes(data)
+
+
+@pytest.mark.parametrize("how, words", [
+    ("crc", "CRC-32 checksum does not match"), ("deflate", "images/a.png"), ("encrypted", "is encrypted"),
+    ("method", "compression method"), ("name", "headers disagree"), ("undersized", "CRC-32 checksum does not match"),
+])
+def test_damaged_zips_are_refused_with_the_reason(limits, how, words):
+    """Each of these was a 500 (issue 13): now a one-line 422 naming the entry and the problem."""
+    from server.core.errors import BadInput
+    from server.services.uploads import read_zip
+
+    with pytest.raises(BadInput) as err:
+        read_zip(_damaged_zip(how), limits)
+    assert err.value.status == 422 and words in str(err.value) and one_line(str(err.value)), str(err.value)
+
+
+def test_undamaged_zip_reads():
+    import zipfile as zf
+
+    for method in (zf.ZIP_STORED, zf.ZIP_DEFLATED):
+        assert zf.ZipFile(io.BytesIO(make_zip({"images/a.png": b"kmine " * 40}, compression=method))).read("images/a.png")
+
+
 def test_duplicate_stems_refused():
     from server.core.errors import BadInput
     from server.services.uploads import classify
