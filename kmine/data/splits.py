@@ -101,7 +101,11 @@ class Split:
             raise SplitError(f"labelled fraction must be in (0, 1]; got {fraction}")
         seed = self.seed if seed is None else seed
         seed = 0 if seed is None else seed
-        pool = list(self.train) if annotated is None else [s for s in self.train if s in set(annotated)]
+        if annotated is None:
+            pool = list(self.train)
+        else:
+            masked = set(annotated)
+            pool = [s for s in self.train if s in masked]
         if not pool:
             raise SplitError("no train image has a mask: nothing can be labelled")
         labelled = _choose(pool, max(1, round(fraction * len(pool))), seed)

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 
 from kmine.prompts import PromptConfig
-from kmine.teacher.backends import DEFAULT_TEACHER
+from kmine.teacher.backends import DEFAULT_TEACHER, TEACHER_NAMES
 from kmine.training.strategy import PseudoStrategy
 
 SCHEDULES = ("supervised", "one-time", "continuous", "extended")
@@ -84,6 +84,10 @@ class TrainConfig:
         self.betas = (beta1, beta2)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r} unknown; choose one of {', '.join(SCHEDULES)}")
+        if self.teacher not in TEACHER_NAMES:
+            raise ValueError(f"teacher {self.teacher!r} unknown; choose one of {', '.join(TEACHER_NAMES)}")
+        if self.max_epochs < 1 or self.batch_size < 1 or self.size < 32:
+            raise ValueError("max_epochs and batch_size must be >= 1 and size >= 32")
         if self.labelled_fraction is not None and not 0 < self.labelled_fraction <= 1:
             raise ValueError(f"labelled_fraction must be in (0, 1], got {self.labelled_fraction}")
         if self.mining_epochs is not None and self.mining_epochs < 1:
