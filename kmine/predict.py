@@ -57,6 +57,9 @@ class Predictor:
     teacher / prompts: the defaults for ``refine`` mode; each call may choose others, so one
     Predictor (one student in memory, one random stream for prompt tie-breaks) serves every
     request without being copied.
+    student_batch: images of one padded shape that go through the student in one forward pass.
+        1 (the default) on a CPU, where one batched pass measured slower than the same images one
+        by one (``benchmarks/tta_batching.py``, ``benchmarks/load.py``); more pays on a GPU.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class Predictor:
         prompts: PromptConfig = PromptConfig(),
         device="cpu",
         seed: int = 0,
+        student_batch: int = 1,
     ):
         import torch  # here, not above: importing this module (the CLI's MODES) must not load torch
 
@@ -76,10 +80,11 @@ class Predictor:
         self.prompts = prompts
         self.device = torch.device(device)
         self.rng = np.random.default_rng(seed)
+        self.student_batch = max(1, student_batch)
 
     @classmethod
     def from_checkpoint(cls, path, teacher: Teacher | None = None, prompts: PromptConfig | None = None,
-                        device="cpu") -> Predictor:
+                        device="cpu", student_batch: int = 1) -> Predictor:
         """Load a ``best.pt`` written by training; its size and prompt settings are reused."""
         from kmine.student import load_student
 
@@ -87,17 +92,32 @@ class Predictor:
         config = student.extra.get("config", {})
         if prompts is None:
             prompts = PromptConfig(**config["prompts"]) if "prompts" in config else PromptConfig()
-        return cls(student, size=config.get("size", 224), teacher=teacher, prompts=prompts, device=device)
+        return cls(student, size=config.get("size", 224), teacher=teacher, prompts=prompts, device=device,
+                   student_batch=student_batch)
 
     def student_prob(self, image: np.ndarray) -> np.ndarray:
         """(H, W) float32 probabilities at the input's full size."""
+        return self.student_probs([image])[0]
+
+    def student_probs(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Each (H, W[, 3]) image's (H, W) float32 probabilities at its full size. Images whose
+        padded working shapes are equal go through the student together, ``student_batch`` at a time."""
         import torch
 
-        padded, meta = resize_shortest_pad(image, self.size)
-        x = torch.from_numpy(padded).permute(2, 0, 1)[None].to(self.device)
-        with torch.inference_mode():
-            prob = torch.sigmoid(self.student(x).float())[0, 0].cpu().numpy()
-        return unpad_resize(prob, meta)
+        padded = [resize_shortest_pad(image, self.size) for image in images]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (array, _) in enumerate(padded):
+            groups.setdefault(array.shape, []).append(i)
+        probs: list[np.ndarray] = [np.empty(0, np.float32)] * len(images)
+        for members in groups.values():
+            for start in range(0, len(members), self.student_batch):
+                chunk = members[start:start + self.student_batch]
+                x = torch.from_numpy(np.stack([padded[i][0] for i in chunk])).permute(0, 3, 1, 2).to(self.device)
+                with torch.inference_mode():
+                    out = torch.sigmoid(self.student(x).float())[:, 0].cpu().numpy()
+                for i, prob in zip(chunk, out):
+                    probs[i] = unpad_resize(prob, padded[i][1])
+        return probs
 
     def predict(self, image: np.ndarray, mode: str = "student", *, teacher: Teacher | None = None,
                 prompts: PromptConfig | None = None) -> Prediction:
@@ -121,17 +141,20 @@ class Predictor:
         images = [as_rgb_uint8(image) for image in images]
         for image in images:
             check_image_shape(*image.shape[:2])
-        results = [self._student(image, mode, config) for image in images]
+        results = self._students(images, mode, config)
         if refiner is not None:
             _refine(refiner, images, results)
         return results
 
-    def _student(self, image: np.ndarray, mode: str, config: PromptConfig) -> Prediction:
+    def _students(self, images: list[np.ndarray], mode: str, config: PromptConfig) -> list[Prediction]:
+        """The student's part for each image; ``timings_ms['student']`` is each image's share."""
         t0 = time.perf_counter()
-        prob = self.student_prob(image)
-        prompts = extract_prompts(prob, config, self.rng)
-        timings = {"student": (time.perf_counter() - t0) * 1e3}
-        return Prediction(prob, prob >= 0.5, None, prompts, mode, timings)
+        probs = self.student_probs(images)
+        results = [Prediction(prob, prob >= 0.5, None, extract_prompts(prob, config, self.rng), mode) for prob in probs]
+        share = (time.perf_counter() - t0) * 1e3 / max(1, len(images))
+        for result in results:
+            result.timings_ms["student"] = share
+        return results
 
 
 def _refine(teacher: Teacher, images: list[np.ndarray], results: list[Prediction]) -> None:

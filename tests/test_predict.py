@@ -146,3 +146,24 @@ def test_bad_user_prompts_are_named(kwargs, message):
 
     with pytest.raises(ValueError, match=message):
         user_prompt_set((300, 400), **kwargs)
+
+
+@pytest.mark.parametrize("student_batch", [1, 2, 8])
+def test_batched_student_passes_give_each_image_its_own_answer(student_batch):
+    """Images of one working shape share a forward pass (``student_batch`` at a time), others
+    go alone; each answer is the one the image gets by itself, in the order given."""
+    from kmine.student import build_student
+
+    torch.manual_seed(0)
+    student = build_student(pretrained=False)
+    rng = np.random.default_rng(1)
+    shapes = [(96, 128), (96, 128), (130, 70), (96, 128), (100, 100)]  # three share a padded shape
+    images = [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for shape in shapes]
+    alone = Predictor(student, size=64).student_probs(images[:1]) + [
+        Predictor(student, size=64).student_prob(image) for image in images[1:]]
+    together = Predictor(student, size=64, student_batch=student_batch).student_probs(images)
+    for one, many, shape in zip(alone, together, shapes):
+        assert many.shape == shape
+        np.testing.assert_allclose(many, one, atol=1e-5)
+    results = Predictor(student, size=64, student_batch=student_batch).predict_batch(images, "student")
+    assert [r.prob.shape for r in results] == shapes and all("student" in r.timings_ms for r in results)

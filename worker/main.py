@@ -10,6 +10,12 @@ from server.core.settings import Settings
 def run_worker(settings: Settings, loglevel: str = "INFO", hostname: str | None = None) -> None:
     """Run the Celery worker until stopped (``kmine worker``, or ``python -m worker``)."""
     settings.check_production()
+    import os
+
+    from server.core.runtime import torch_threads
+
+    # Before torch is imported: its OpenMP pool takes this once (the Runtime sets torch's too).
+    os.environ.setdefault("OMP_NUM_THREADS", str(torch_threads(settings)))
     from celery.exceptions import SecurityWarning
 
     from worker.celery_app import app as celery

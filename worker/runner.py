@@ -49,6 +49,7 @@ def run_job(job_id: int, settings: Settings) -> str:
     lease.start()
     folder = settings.jobs_dir / str(job_id)
     runtime = Runtime(settings)  # the engine keeps loaded SAM models per process, so this is cheap
+    runtime.set_threads()
     store = open_store(settings)
     try:
         if split_id is None:

@@ -54,7 +54,8 @@ def validation_items(problems: Sequence[dict]) -> list[ErrorItem]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(BadInput)
     async def _bad_input(_request: Request, exc: BadInput) -> JSONResponse:
-        return error_response(exc.status, exc)
+        headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+        return error_response(exc.status, exc, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

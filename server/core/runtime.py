@@ -8,8 +8,11 @@ life of its process: a few students (LRU) and one teacher per name.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kmine.predict import Predictor
 from kmine.teacher import DEFAULT_TEACHER, Teacher
@@ -19,12 +22,41 @@ from server.core.models import Model
 from server.core.settings import Settings
 
 
-def model_teacher(model: Model | None) -> str:
+@dataclass(frozen=True)
+class ModelFiles:
+    """What building a model's predictor needs, copied out of its row: a row belongs to its
+    session's thread, and models are built in another (the API's inference lane)."""
+
+    id: int
+    sha256: str
+    checkpoint_path: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: Model | ModelFiles) -> ModelFiles:
+        if isinstance(model, ModelFiles):
+            return model
+        return cls(model.id, model.sha256, model.checkpoint_path, dict(model.config or {}))
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) or 1
+
+
+def torch_threads(settings: Settings) -> int:
+    """Threads torch may use in this process: ``KMINE_THREADS``, else every core it may run on.
+    ``kmine serve`` splits the cores between the API and its local worker (see serve.py):
+    torch's OpenMP threads spinning against another process's only slow both."""
+    return settings.threads or cores()
+
+
+def model_teacher(model: Model | ModelFiles | None) -> str:
     """The teacher ``model`` was trained with (the default teacher for none or an unknown one)."""
     return (model.config or {}).get("teacher", DEFAULT_TEACHER) if model is not None else DEFAULT_TEACHER
 
 
-def verified_checkpoint(model: Model) -> Path:
+def verified_checkpoint(model: Model | ModelFiles) -> Path:
     """``model``'s checkpoint file, refused (409) when missing or not matching its checksum."""
     path = Path(model.checkpoint_path)
     if not path.is_file():
@@ -48,6 +80,15 @@ class Runtime:
         self.cache_items = cache_items
         self._students: OrderedDict[tuple[int, str], Predictor] = OrderedDict()
         self._teachers: dict[str, Teacher] = {}
+        self._threads_set = False
+
+    def set_threads(self) -> None:
+        """Give torch this process's share of the cores (once; before the first model is built)."""
+        if not self._threads_set:
+            import torch
+
+            torch.set_num_threads(torch_threads(self.settings))
+            self._threads_set = True
 
     @property
     def device(self) -> str:
@@ -60,13 +101,21 @@ class Runtime:
         return {"weights_dir": str(self.settings.resolved_weights_dir()), "device": self.settings.device,
                 "cache_dir": str(self.settings.encodings_dir)}
 
-    def predictor(self, model: Model) -> Predictor:
+    @property
+    def student_batch(self) -> int:
+        """Same-shape images per student forward pass: ``KMINE_STUDENT_BATCH``, else 8 on a GPU
+        and 1 on a CPU (where batching measured slower: benchmarks/load.py)."""
+        return self.settings.student_batch or (8 if self.device.startswith("cuda") else 1)
+
+    def predictor(self, model: Model | ModelFiles) -> Predictor:
         """``model``'s student, loaded once and checked against its checksum."""
         key = (model.id, model.sha256)
         if key in self._students:
             self._students.move_to_end(key)
             return self._students[key]
-        predictor = Predictor.from_checkpoint(verified_checkpoint(model), device=self.device)
+        self.set_threads()
+        predictor = Predictor.from_checkpoint(verified_checkpoint(model), device=self.device,
+                                              student_batch=self.student_batch)
         self._students[key] = predictor
         while len(self._students) > self.max_models:
             self._students.popitem(last=False)
@@ -77,6 +126,7 @@ class Runtime:
         if name not in self._teachers:
             from kmine.teacher import build_teacher
 
+            self.set_threads()
             try:
                 self._teachers[name] = build_teacher(
                     name, weights_dir=self.settings.resolved_weights_dir(), device=self.device,

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     max_image_pixels: int = 64_000_000
     max_checkpoint_bytes: int = 512 * 1024 * 1024
 
+    # serving: model calls run one at a time in the API's inference lane (server/services/inference.py)
+    threads: int = Field(default=0, ge=0, le=1024, description="torch threads of this process; 0: every core "
+                         "(kmine serve gives half to the API and half to its local worker)")
+    max_waiting_predictions: int = Field(default=16, ge=1, le=10_000,
+                                         description="model calls that may wait; more are answered 503 + Retry-After")
+    predict_batch: int = Field(default=8, ge=1, le=256, description="waiting predictions of one model run as one batch")
+    student_batch: int = Field(default=0, ge=0, le=256,
+                               description="same-shape images per student pass; 0: 8 on a GPU, 1 on a CPU")
+
     # jobs
     job_lease_seconds: int = 120
     job_max_attempts: int = 3

@@ -1,7 +1,12 @@
 """Prediction in the API process, with the students and teachers of :mod:`server.core.runtime`
 (checksummed, built once, SAM encodings cached on disk by image content). Also what
 labelling needs: SAM re-prompted with a person's clicks, and unlabelled images ranked by how
-much the student and SAM disagree (scores cached per model and image content)."""
+much the student and SAM disagree (scores cached per model and image content).
+
+Every model call goes through one :class:`~server.services.inference.InferenceLane`: the
+request's thread prepares the input and builds the answer (PNG, base64, metrics), the lane's
+thread runs the model; concurrent predictions of one model, mode and prompt kinds run as one
+batch."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import base64
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 
 import numpy as np
 from sqlalchemy import select
@@ -16,13 +22,14 @@ from sqlalchemy.orm import Session
 
 from kmine.data import mask_png
 from kmine.metrics import dice_iou
-from kmine.predict import Prediction, Predictor, decode_prompts, user_prompt_set
+from kmine.predict import Prediction, Predictor, PromptedMask, decode_prompts, user_prompt_set
 from kmine.prompts import PromptConfig
 from kmine.teacher import Teacher
 from server.core.errors import BadInput
 from server.core.models import Model
-from server.core.runtime import Runtime, model_teacher
+from server.core.runtime import ModelFiles, Runtime, model_teacher
 from server.core.settings import Settings
+from server.services.inference import InferenceLane
 
 
 class PredictionService:
@@ -30,15 +37,16 @@ class PredictionService:
 
     def __init__(self, settings: Settings, max_models: int = 4):
         self.runtime = Runtime(settings, max_models=max_models)
+        self.lane = InferenceLane(capacity=settings.max_waiting_predictions, max_batch=settings.predict_batch)
         self.max_models = max_models
         # (model id, checksum) -> image sha256 -> disagreement record
         self._scores: OrderedDict[tuple, dict[str, dict]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _scores (the lane serialises the models)
 
     def teacher(self, name: str) -> Teacher:
         return self.runtime.teacher(name)
 
-    def _options(self, model: Model, mode: str, prompts: str | None) -> tuple[Predictor, PromptConfig, Teacher | None]:
+    def _options(self, model: ModelFiles, mode: str, prompts: str | None) -> tuple[Predictor, PromptConfig, Teacher | None]:
         """The model's predictor with the prompt kinds asked for and, to refine, its teacher."""
         predictor = self.runtime.predictor(model)
         config = predictor.prompts
@@ -50,15 +58,32 @@ class PredictionService:
         teacher = self.runtime.teacher(model_teacher(model)) if mode == "refine" else None
         return predictor, config, teacher
 
+    def submit(self, model: Model | ModelFiles, image: np.ndarray, mode: str, prompts: str | None = None) -> Future:
+        """Queue one prediction on the lane: a future of its :class:`Prediction` and the prompt
+        kinds' label; waiting predictions with the same model, mode and kinds run as one batch."""
+        files = ModelFiles.of(model)
+
+        def run(images: list[np.ndarray]) -> list[tuple[Prediction, str]]:
+            predictor, config, teacher = self._options(files, mode, prompts)
+            results = predictor.predict_batch(images, mode, teacher=teacher, prompts=config)
+            return [(result, config.label) for result in results]
+
+        return self.lane.submit(run, image, key=("predict", files.id, files.sha256, mode, prompts))
+
     def predict(self, model: Model, image: np.ndarray, mode: str, prompts: str | None = None,
                 truth: np.ndarray | None = None) -> dict:
-        with self._lock:  # one prediction at a time: models and caches are shared
-            predictor, config, teacher = self._options(model, mode, prompts)
-            result = predictor.predict(image, mode, teacher=teacher, prompts=config)
+        """The answer for one prediction, waiting in this (worker) thread."""
+        return self.answer(model, image, mode, self.submit(model, image, mode, prompts).result(), truth)
+
+    @staticmethod
+    def answer(model: Model | ModelFiles, image: np.ndarray, mode: str, done: tuple[Prediction, str],
+               truth: np.ndarray | None = None) -> dict:
+        """The API's answer for a finished prediction (PNG, base64, metrics: built outside the lane)."""
+        result, kinds = done
         answer = {
             "model_id": model.id,
             "mode": mode,
-            "prompt_kinds": config.label,
+            "prompt_kinds": kinds,
             "width": int(image.shape[1]),
             "height": int(image.shape[0]),
             "mask_png": base64.b64encode(mask_png(result.mask)).decode(),
@@ -81,12 +106,14 @@ class PredictionService:
             prompt = user_prompt_set(image.shape[:2], points, point_labels, box)
         except ValueError as err:
             raise BadInput(str(err)) from None
-        with self._lock:
-            teacher = self.teacher(teacher_name)
+
+        def run(items: list[np.ndarray]) -> list[PromptedMask]:  # never batched (no key): one item
             try:
-                result = decode_prompts(teacher, image, [prompt])
+                return [decode_prompts(self.teacher(teacher_name), items[0], [prompt])]
             except ValueError as err:  # e.g. points for a box-only teacher
                 raise BadInput(str(err)) from None
+
+        result = self.lane.call(run, image)
         return {"teacher": teacher_name, "width": int(image.shape[1]), "height": int(image.shape[0]),
                 "mask_png": base64.b64encode(mask_png(result.mask)).decode(), "iou_pred": result.iou_pred,
                 "prompts": [prompt_json(p) for p in result.prompts], "timings_ms": result.timings_ms,
@@ -103,12 +130,11 @@ class PredictionService:
             while len(self._scores) > self.max_models:
                 self._scores.popitem(last=False)
         todo = [(sha, load) for sha, load in dict(images).items() if sha not in scores]
-        for start in range(0, len(todo), batch):  # batched, and the lock freed between batches
+        for start in range(0, len(todo), batch):  # a batch at a time: other calls run between
             chunk = todo[start:start + batch]
             rgbs = [load() for _, load in chunk]
-            with self._lock:
-                predictor, config, teacher = self._options(model, "refine", None)
-                results = predictor.predict_batch(rgbs, "refine", teacher=teacher, prompts=config)
+            futures = [self.submit(model, rgb, "refine", None) for rgb in rgbs]  # run as one batch
+            results = [future.result()[0] for future in futures]
             for (sha, _), result in zip(chunk, results):
                 scores[sha] = disagreement_record(result)
         return [scores[sha] for sha, _ in images]

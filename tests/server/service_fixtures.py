@@ -10,6 +10,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -237,3 +238,21 @@ def wait_for_job(client, job_id: int, until=("succeeded", "failed", "cancelled")
             return job
         time.sleep(1)
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
+
+
+class Gate:
+    """A first call that holds the lane until opened, so the next calls wait together."""
+
+    def __init__(self, lane):
+        self.entered, self.opened = threading.Event(), threading.Event()
+        self.future = lane.submit(self._run, None)
+        assert self.entered.wait(60)
+
+    def _run(self, items):
+        self.entered.set()
+        self.opened.wait(60)
+        return items
+
+    def open(self):
+        self.opened.set()
+        self.future.result(60)

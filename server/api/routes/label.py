@@ -18,7 +18,7 @@ from server.services.predict import model_teacher, pick_model
 router = APIRouter(tags=["label"])
 
 
-@router.post("/datasets/{dataset_id}/images/{image_id}/sam", response_model=RepromptOut, responses=errors(404, 409),
+@router.post("/datasets/{dataset_id}/images/{image_id}/sam", response_model=RepromptOut, responses=errors(404, 409, 503),
              summary="Re-prompt SAM with points and/or a box",
              description="Answer: `mask_png` (base64 PNG, 0/255, the image's size), `iou_pred` (SAM's own estimate), "
                          "`prompts`, `timings_ms` (milliseconds), `teacher_encodes` (0 when the encoding was cached). "
@@ -34,7 +34,7 @@ def reprompt_sam(image: ImageDep, body: SamPrompt, request: Request, session: Se
     return request.app.state.predictions.reprompt(teacher, rgb, body.points, body.point_labels, body.box)
 
 
-@router.get("/splits/{split_id}/candidates", response_model=CandidatesOut, responses=errors(404, 409),
+@router.get("/splits/{split_id}/candidates", response_model=CandidatesOut, responses=errors(404, 409, 503),
             summary="Unlabelled images, most student/SAM disagreement first",
             description="Each item: `id`, `stem`, `disagreement` (1 − Dice of the student's mask and SAM's mask "
                         "prompted by it; 1 where the student finds nothing), `student_sam_dice`, `student_pixels`, "

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from kmine.data import mask_png
 from server.api.deps import SessionDep, SettingsDep, StoreDep
@@ -15,6 +18,9 @@ from server.api.schemas.common import MAX_ID, errors
 from server.api.schemas.predict import PredictOut
 from server.api.uploads import read_upload
 from server.core.models import Image, Mask
+from server.core.runtime import ModelFiles
+from server.core.settings import Settings
+from server.core.storage import BlobStore
 from server.services.predict import pick_model
 from server.services.uploads import decode_image, decode_mask
 
@@ -22,12 +28,13 @@ router = APIRouter(tags=["predict"])
 
 
 @router.post("/predict", response_model=PredictOut, response_model_exclude_unset=True,
-             responses=errors(404, 409, 413), summary="Predict a mask for one image (any size)", description=(
+             responses=errors(404, 409, 413, 503), summary="Predict a mask for one image (any size)", description=(
     "Answer: `mask_png` (base64 PNG, 0/255, the input's full size), `prompts` (points and box in the input "
     "image's pixel coordinates), `model_id`, `mode`, `timings_ms` (milliseconds), `teacher_encodes` (SAM encodings "
     "run: 0 when cached, null without SAM); with a ground-truth `mask` also `dice` and "
     "`iou`. `model_id` defaults to the active model (of the dataset holding this image, else the newest active "
-    "one). No model yet: 409. An image the server has seen reuses its cached SAM encoding in refine mode."))
+    "one). No model yet: 409. An image the server has seen reuses its cached SAM encoding in refine mode. "
+    "Predictions run one batch at a time; when too many wait, the answer is 503 with `Retry-After` (seconds)."))
 async def predict(
     request: Request, session: SessionDep, settings: SettingsDep, store: StoreDep,
     image: Annotated[UploadFile, File(description="the image (PNG, JPEG, TIFF, BMP)")],
@@ -37,21 +44,36 @@ async def predict(
                        Form(description="prompt kinds for refine mode (default: the model's)")] = None,
     mask: Annotated[UploadFile | None, File(description="optional ground truth: adds dice and iou")] = None,
 ):
+    # The event loop only awaits: decoding, the database and the answer's PNG run in the thread
+    # pool, the model in the inference lane.
     data = await read_upload(image, settings.max_upload_bytes)
-    decoded = decode_image(data, image.filename or "image", settings, keep=True)
-    truth = None
-    if mask is not None:
-        truth = decode_mask(await read_upload(mask, settings.max_upload_bytes), mask.filename or "mask",
-                            (decoded.width, decoded.height), settings)
+    truth_data = await read_upload(mask, settings.max_upload_bytes) if mask is not None else None
+    rgb, truth, known, model = await run_in_threadpool(
+        _prepare, session, settings, data, image.filename or "image", truth_data, (mask and mask.filename) or "mask",
+        model_id)
+    service = request.app.state.predictions
+    done = await asyncio.wrap_future(service.submit(model, rgb, mode, prompts))
+    answer = await run_in_threadpool(service.answer, model, rgb, mode, done, truth)
+    result_mask = answer.pop("_mask")
+    if known:  # remember the prediction for the images this is
+        await run_in_threadpool(_remember, session, store, known, model, result_mask)
+        answer["image_ids"] = known
+    return answer
+
+
+def _prepare(session: Session, settings: Settings, data: bytes, name: str, truth_data: bytes | None, truth_name: str,
+             model_id: int | None):
+    """The image's RGB, the ground truth if sent, the ids of stored images with these bytes, the model."""
+    decoded = decode_image(data, name, settings, keep=True)
+    truth = None if truth_data is None else decode_mask(truth_data, truth_name, (decoded.width, decoded.height), settings)
     digest = hashlib.sha256(data).hexdigest()
     known = session.scalars(select(Image).where(Image.sha256 == digest)).all()
     model = pick_model(session, model_id, [i.dataset_id for i in known])
-    answer = request.app.state.predictions.predict(model, decoded.rgb, mode, prompts, truth)
-    result_mask = answer.pop("_mask")
-    if known:  # remember the prediction for the images this is
-        sha, _ = store.put(mask_png(result_mask))
-        for row in known:
-            session.add(Mask(image_id=row.id, kind="prediction", sha256=sha, model_id=model.id))
-        session.commit()
-        answer["image_ids"] = [row.id for row in known]
-    return answer
+    return decoded.rgb, truth, [row.id for row in known], ModelFiles.of(model)
+
+
+def _remember(session: Session, store: BlobStore, image_ids: list[int], model: ModelFiles, mask) -> None:
+    sha, _ = store.put(mask_png(mask))
+    for image_id in image_ids:
+        session.add(Mask(image_id=image_id, kind="prediction", sha256=sha, model_id=model.id))
+    session.commit()

@@ -61,7 +61,8 @@ _DESCRIPTIONS = {
     409: "The request conflicts with the current state (e.g. no model yet, a job already finished)",
     413: "An upload is over a size or count limit (see GET /api/v1/options)",
     422: "The request is invalid: a parameter, a body field or an uploaded file",
-    503: "A service the request needs (the job broker, storage) cannot be reached",
+    503: "A service the request needs (the job broker, storage) cannot be reached, or too many predictions "
+         "wait (then `Retry-After` gives the seconds to wait)",
 }
 
 
@@ -72,6 +73,9 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         out[code] = {"model": ErrorBody, "description": _DESCRIPTIONS[code]}
         if code == 401:
             out[code]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer`"}}
+        if code == 503:
+            out[code]["headers"] = {"Retry-After": {"schema": {"type": "string"},
+                                                    "description": "seconds to wait (when overloaded)"}}
     return out
 
 

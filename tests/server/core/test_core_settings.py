@@ -29,3 +29,16 @@ def test_secret_bits():
 
 def test_embedded_mode_needs_no_secret(tmp_path):
     Settings(data_dir=tmp_path).check_production()  # the default secret is fine on one machine
+
+
+def test_the_api_and_its_local_worker_share_the_cores():
+    """kmine serve gives torch in the API and in its local worker a share each, not every core
+    each (OpenMP threads of two busy processes spinning against each other slow both)."""
+    from server.core.runtime import cores, torch_threads
+    from server.serve import split_threads
+
+    n = cores()
+    api, worker = split_threads()
+    assert api >= 1 and worker >= 1 and (api + worker == n or n == 1)
+    assert split_threads(1) == (1, max(1, n - 1))
+    assert torch_threads(Settings(threads=3)) == 3 and torch_threads(Settings()) == n
