@@ -37,11 +37,11 @@ async def predict(
                        Form(description="prompt kinds for refine mode (default: the model's)")] = None,
     mask: Annotated[UploadFile | None, File(description="optional ground truth: adds dice and iou")] = None,
 ):
-    data = await read_upload(image, settings.max_upload_bytes)
+    data = read_upload(image, settings.max_upload_bytes)
     decoded = decode_image(data, image.filename or "image", settings, keep=True)
     truth = None
     if mask is not None:
-        truth = decode_mask(await read_upload(mask, settings.max_upload_bytes), mask.filename or "mask",
+        truth = decode_mask(read_upload(mask, settings.max_upload_bytes), mask.filename or "mask",
                             (decoded.width, decoded.height), settings)
     digest = hashlib.sha256(data).hexdigest()
     known = session.scalars(select(Image).where(Image.sha256 == digest)).all()
