@@ -19,6 +19,7 @@ import numpy as np
 
 from kmine.metrics import dice_iou, mean_std
 from kmine.teacher.types import Teacher
+from kmine.text import shown
 
 FRAMES = ("crop", "full")
 
@@ -72,7 +73,7 @@ def evaluate(predictor, index, stems: list[str], mode: str = "student", frame: s
     from tqdm.auto import tqdm  # here and in _pair, not above: the CLI's help reads FRAMES from this module
 
     if frame not in FRAMES:
-        raise ValueError(f"frame {frame!r} unknown; choose one of {', '.join(FRAMES)}")
+        raise ValueError(f"frame {shown(frame)} unknown; choose one of {', '.join(FRAMES)}")
     rows = []
     bars = None if progress else True  # None: a bar on a terminal only
     for stem in tqdm(stems, desc=f"evaluate ({mode}, {frame})", disable=bars, unit="img", leave=False):

@@ -23,6 +23,7 @@ from kmine.fileio import save_json
 from kmine.metrics import mean_std
 from kmine.prompts import PromptConfig
 from kmine.teacher.backends import DEFAULT_TEACHER, TEACHER_NAMES
+from kmine.text import shown
 from kmine.training.config import MINING_SCHEDULES, SCHEDULES, TrainConfig
 from kmine.training.strategy import PseudoStrategy
 
@@ -72,17 +73,17 @@ class ExperimentConfig:
         """Refuse unknown schedules, teachers, prompt kinds, strategies and train settings."""
         for s in self.schedules:
             if s not in SCHEDULES:
-                raise ValueError(f"schedule {s!r} unknown; choose from {', '.join(SCHEDULES)}")
+                raise ValueError(f"schedule {shown(s)} unknown; choose from {', '.join(SCHEDULES)}")
         for t in self.teachers:
             if t not in TEACHER_NAMES:
-                raise ValueError(f"teacher {t!r} unknown; choose from {', '.join(TEACHER_NAMES)}")
+                raise ValueError(f"teacher {shown(t)} unknown; choose from {', '.join(TEACHER_NAMES)}")
         for p in self.prompts:
             PromptConfig.parse(p)  # raises on an unknown kind
         for name, settings in self.strategies.items():
             try:
                 PseudoStrategy(**settings)
             except (TypeError, ValueError) as e:
-                raise ValueError(f"strategy {name!r}: {e}") from e
+                raise ValueError(f"strategy {shown(name)}: {e}") from e
         TrainConfig.from_dict({**self.train, "data": "x"})  # raises on an unknown setting
 
     @classmethod
@@ -117,7 +118,7 @@ class ExperimentConfig:
         settings = dict(self.pretrain or {})
         method = settings.pop("method", "simclr")
         if method not in PRETRAINING_NAMES:
-            raise ValueError(f"method {method!r} unknown; choose one of {', '.join(PRETRAINING_NAMES)}")
+            raise ValueError(f"method {shown(method)} unknown; choose one of {', '.join(PRETRAINING_NAMES)}")
         train = self.train
         shared = {k: train[k] for k in ("encoder", "pretrained", "size", "device", "weights_dir") if k in train}
         return SimCLRConfig(**{**shared, **settings, "data": dataset.path, "split": dataset.split, "seed": seed})
@@ -365,7 +366,7 @@ def run_one(config: ExperimentConfig, out: Path, key: str, deadline: float | Non
     """A child of :func:`run_experiment` with ``jobs > 1``: one arm, its row to ``<arm>/row.json``."""
     arms = {arm.key: arm for arm in plan(config)}
     if key not in arms:
-        raise ValueError(f"no arm {key!r} in experiment {config.name!r}; its arms: {', '.join(arms)}")
+        raise ValueError(f"no arm {shown(key)} in experiment {shown(config.name)}; its arms: {', '.join(arms)}")
     row = run_arm(arms[key], config, Path(out), deadline=deadline)
     save_json(row, Path(out) / key / "row.json")
     return row

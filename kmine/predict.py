@@ -18,6 +18,7 @@ import numpy as np
 from kmine.data import as_rgb_uint8, check_image_shape, resize_shortest_pad, unpad_resize
 from kmine.prompts import PromptConfig, PromptSet, extract_prompts, without_points
 from kmine.teacher.types import Teacher
+from kmine.text import shown
 
 MODES = ("student", "refine")
 
@@ -131,7 +132,7 @@ class Predictor:
         every image's prompts in one batched pass; ``timings_ms`` then holds each image's share
         of the batch's teacher time, and ``teacher_encodes`` the batch's count."""
         if mode not in MODES:
-            raise ValueError(f"mode {mode!r} unknown; choose one of {', '.join(MODES)}")
+            raise ValueError(f"mode {shown(mode)} unknown; choose one of {', '.join(MODES)}")
         refiner = None  # the teacher in refine mode
         if mode == "refine":
             refiner = teacher if teacher is not None else self.teacher
@@ -237,7 +238,7 @@ def decode_prompts(teacher: Teacher, image: np.ndarray, prompts: list[PromptSet]
     if not prompts:
         raise ValueError("no prompts to decode")
     if not teacher.supports_points and any(p.points is not None for p in prompts):
-        raise ValueError(f"teacher {teacher.name!r} takes box prompts only: draw a box instead of points")
+        raise ValueError(f"teacher {shown(teacher.name)} takes box prompts only: draw a box instead of points")
     first = prompts[0]
     single_point = len(prompts) == 1 and first.box is None and first.points is not None and len(first.points) == 1
     (decoded,), timings, encodes = _teacher_pass(teacher, [image], [prompts], multimask=single_point)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kmine.text import shown
+
 
 @dataclass
 class PromptSet:
@@ -66,7 +68,7 @@ class PromptConfig:
 
     def __post_init__(self) -> None:
         if self.kinds not in PROMPT_KINDS:
-            raise ValueError(f"prompt kinds {self.kinds!r} unknown; choose one of {', '.join(PROMPT_KINDS)}")
+            raise ValueError(f"prompt kinds {shown(self.kinds)} unknown; choose one of {', '.join(PROMPT_KINDS)}")
         if self.n_points < 1:
             raise ValueError(f"n_points must be >= 1, got {self.n_points}")
         if self.negatives < 0:

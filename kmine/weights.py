@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kmine.text import shown
+
 WEIGHTS_DIR_ENV = "KMINE_WEIGHTS_DIR"
 
 
@@ -101,7 +103,7 @@ def weight_path(name: str, weights_dir: str | Path | None = None, verify: bool =
     Raises :class:`WeightsError` if the file is absent or its SHA-256 differs.
     """
     if name not in KNOWN_WEIGHTS:
-        raise KeyError(f"unknown checkpoint {name!r}; known: {', '.join(KNOWN_WEIGHTS)}")
+        raise KeyError(f"unknown checkpoint {shown(name)}; known: {', '.join(KNOWN_WEIGHTS)}")
     spec = KNOWN_WEIGHTS[name]
     folder = Path(weights_dir).expanduser() if weights_dir else default_weights_dir()
     path = folder / spec.filename

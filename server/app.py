@@ -15,15 +15,21 @@ from server.api import errors as api_errors
 from server.api.deps import current_token
 from server.api.routes import datasets, health, jobs, label, models, options, predict, splits
 from server.api.schemas.common import ErrorBody, errors
-from server.core.errors import BadInput
 from server.core.settings import Settings, get_settings
 from server.services.predict import PredictionService
 
 log = logging.getLogger(__name__)
 
 
+class _TooLarge(Exception):
+    """The body went past the limit while the app was reading it."""
+
+
 class BodyLimit:
-    """ASGI middleware: a request body over ``limit`` bytes gets 413 before it is read whole."""
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 before it is read whole.
+
+    A body without Content-Length (chunked) is counted as it arrives; once past the limit the
+    app's own answer (a parser's 400, a 500 from the cut-off read) is dropped and the 413 sent."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -35,20 +41,31 @@ class BodyLimit:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             return await _too_large(send, self.limit)
-        seen = 0
+        seen, over, started = 0, False, False
 
         async def limited_receive():
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BadInput(f"request body larger than {self.limit} bytes", 413)
+                    over = True
+                    raise _TooLarge()
             return message
 
+        async def guarded_send(message):
+            nonlocal started
+            if over:
+                return
+            started = True
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
-        except BadInput:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
             await _too_large(send, self.limit)
 
 

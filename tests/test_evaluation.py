@@ -195,7 +195,7 @@ def test_empty_masks_follow_the_convention(covid_three, tmp_path, frame):
 def test_bad_frame_and_unlabelled_images_are_named(covid_three, tmp_path):
     index, stems = covid_three
     predictor = Predictor(NothingStudent(), size=SIZE)
-    with pytest.raises(ValueError, match="frame 'whole' unknown"):
+    with pytest.raises(ValueError, match="frame whole unknown"):
         evaluate(predictor, index, stems, frame="whole", progress=False)
     root = tmp_path / "unlabelled"
     (root / "images").mkdir(parents=True)

@@ -94,7 +94,7 @@ def test_nothing_found_gives_no_prompts_and_an_empty_mask(teacher):
 
 def test_bad_mode_and_bad_image_are_named():
     predictor = Predictor(BrightnessStudent())
-    with pytest.raises(ValueError, match="mode 'sam'"):
+    with pytest.raises(ValueError, match="mode sam"):
         predictor.predict(np.zeros((64, 64, 3), np.uint8), "sam")
     with pytest.raises(ValueError, match="HxWx3"):
         predictor.predict(np.zeros((64, 64, 4), np.uint8))

@@ -11,6 +11,7 @@ import traceback
 
 from sqlalchemy import update
 
+from kmine.text import shown
 from kmine.training import TrainConfig, TrainingCancelled
 from server.core import jobs as jobstate
 from server.core.db import session_factory
@@ -63,7 +64,7 @@ def run_job(job_id: int, settings: Settings) -> str:
         elif kind == "experiment":
             result = _experiment(runtime, config, data, split_path, folder, dataset_id)
         else:
-            raise ValueError(f"unknown job kind {kind!r}")
+            raise ValueError(f"unknown job kind {shown(kind)}")
         status, error = "succeeded", None
         joblog.say("succeeded")
     except TrainingCancelled as err:

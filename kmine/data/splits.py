@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from kmine.fileio import save_json
+from kmine.text import shown
 
 PARTS = ("train", "val", "test")
 SUBSETS = ("val", "test", "train", "labelled", "unlabelled")  # the parts of a split one can score
@@ -80,11 +81,11 @@ class Split:
             stems = getattr(self, name)
             if len(set(stems)) != len(stems):
                 dupes = {s for s in stems if stems.count(s) > 1}
-                raise SplitError(f"split part {name!r} lists stems twice: {_preview(dupes)}")
+                raise SplitError(f"split part {shown(name)} lists stems twice: {_preview(dupes)}")
         for a, b in (("train", "val"), ("train", "test"), ("val", "test"), ("labelled", "unlabelled")):
             common = set(getattr(self, a)) & set(getattr(self, b))
             if common:
-                raise SplitError(f"{len(common)} stems are in both {a!r} and {b!r}: "
+                raise SplitError(f"{len(common)} stems are in both {shown(a)} and {shown(b)}: "
                                  f"{_preview(common)}")
         outside = (set(self.labelled) | set(self.unlabelled)) ^ set(self.train)
         if outside:

@@ -15,6 +15,8 @@ from typing import cast
 import torch
 from torch import nn
 
+from kmine.text import shown
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -140,7 +142,7 @@ def encoder_spec(name: str) -> EncoderSpec:
     try:
         return ENCODERS[name]
     except KeyError:
-        raise ValueError(f"unknown student encoder {name!r}; supported: {', '.join(ENCODERS)}") from None
+        raise ValueError(f"unknown student encoder {shown(name)}; supported: {', '.join(ENCODERS)}") from None
 
 
 __all__ = [

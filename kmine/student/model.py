@@ -10,6 +10,8 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
+from kmine.text import shown
+
 from ..weights import weight_path
 from .encoders import encoder_spec
 
@@ -75,7 +77,7 @@ class Student(nn.Module):
 def _load_imagenet_weights(encoder: nn.Module, name: str, weights_dir) -> None:
     spec = encoder_spec(name)
     if spec.weights is None or spec.convert is None:
-        raise ValueError(f"encoder {name!r} has no ImageNet checkpoint to load")
+        raise ValueError(f"encoder {shown(name)} has no ImageNet checkpoint to load")
     checkpoint = torch.load(weight_path(spec.weights, weights_dir), map_location="cpu",
                             weights_only=True)
     # strict: a missing or unused tensor means the key mapping is wrong, never "close enough".
@@ -103,10 +105,10 @@ def build_student(encoder: str = DEFAULT_ENCODER, pretrained: bool = True,
     if spec.adapt is not None:
         spec.adapt(model.encoder)
     if pretrained and spec.weights is None:
-        warnings.warn(f"encoder {encoder!r} has no ImageNet checkpoint obtainable here: the "
+        warnings.warn(f"encoder {shown(encoder)} has no ImageNet checkpoint obtainable here: the "
                       f"student starts from RANDOM weights. Pass pretrained=False to say so "
                       f"explicitly, or use an encoder with weights ("
-                      f"{DEFAULT_ENCODER!r}).", PretrainedWeightsUnavailableWarning, stacklevel=2)
+                      f"{DEFAULT_ENCODER}).", PretrainedWeightsUnavailableWarning, stacklevel=2)
     elif pretrained:
         _load_imagenet_weights(model.encoder, encoder, weights_dir)
     # config records whether ImageNet weights were really loaded, not what was asked.

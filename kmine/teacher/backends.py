@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kmine.text import shown
 from kmine.weights import KNOWN_WEIGHTS, WeightsError, file_sha256, weight_path
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ def resolve_checkpoint(name: str, weights_dir: str | Path | None = None, checkpo
     path = Path(checkpoint).expanduser()
     if not path.is_file():
         raise WeightsError(
-            f"checkpoint {path} for teacher {name!r} not found (expected a state dict like "
+            f"checkpoint {path} for teacher {shown(name)} not found (expected a state dict like "
             f"{KNOWN_WEIGHTS[BACKENDS[name].weights].filename})"
         )
     return path
@@ -166,7 +167,7 @@ def load_model(
 
 def _backend(name: str) -> Backend:
     if name not in BACKENDS:
-        raise ValueError(f"unknown teacher {name!r}; known teachers: {', '.join(BACKENDS)}")
+        raise ValueError(f"unknown teacher {shown(name)}; known teachers: {', '.join(BACKENDS)}")
     return BACKENDS[name]
 
 

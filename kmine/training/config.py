@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from kmine.prompts import PromptConfig
 from kmine.teacher.backends import DEFAULT_TEACHER, TEACHER_NAMES
+from kmine.text import shown
 from kmine.training.strategy import PseudoStrategy
 
 SCHEDULES = ("supervised", "one-time", "continuous", "extended")
@@ -79,13 +80,13 @@ class TrainConfig:
         if isinstance(self.strategy, dict):
             self.strategy = PseudoStrategy(**self.strategy)
         if len(self.betas) != 2:  # YAML/JSON give a list; Adam takes a pair
-            raise ValueError(f"betas must be two numbers, got {self.betas!r}")
+            raise ValueError(f"betas must be two numbers, got {shown(self.betas)}")
         beta1, beta2 = self.betas
         self.betas = (beta1, beta2)
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule {self.schedule!r} unknown; choose one of {', '.join(SCHEDULES)}")
+            raise ValueError(f"schedule {shown(self.schedule)} unknown; choose one of {', '.join(SCHEDULES)}")
         if self.teacher not in TEACHER_NAMES:
-            raise ValueError(f"teacher {self.teacher!r} unknown; choose one of {', '.join(TEACHER_NAMES)}")
+            raise ValueError(f"teacher {shown(self.teacher)} unknown; choose one of {', '.join(TEACHER_NAMES)}")
         if self.max_epochs < 1 or self.batch_size < 1 or self.size < 32:
             raise ValueError("max_epochs and batch_size must be >= 1 and size >= 32")
         if self.labelled_fraction is not None and not 0 < self.labelled_fraction <= 1:
@@ -104,7 +105,7 @@ class TrainConfig:
                 try:
                     setattr(self, f.name, kind(value))
                 except ValueError:
-                    raise ValueError(f"{f.name} must be a number, got {value!r}") from None
+                    raise ValueError(f"{f.name} must be a number, got {shown(value)}") from None
 
     def epoch_cap(self, phase: str) -> int:
         """Most epochs of ``phase`` ("supervised", or "mining" for any second phase)."""

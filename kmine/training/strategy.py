@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kmine.text import shown
+
 if TYPE_CHECKING:
     import torch
 
@@ -54,9 +56,9 @@ class PseudoStrategy:
 
     def __post_init__(self) -> None:
         if self.label not in LABEL_RULES:
-            raise ValueError(f"pseudo-label rule {self.label!r} unknown; choose one of {', '.join(LABEL_RULES)}")
+            raise ValueError(f"pseudo-label rule {shown(self.label)} unknown; choose one of {', '.join(LABEL_RULES)}")
         if self.multimask not in MULTIMASK_RULES:
-            raise ValueError(f"multimask rule {self.multimask!r} unknown; choose one of {', '.join(MULTIMASK_RULES)}")
+            raise ValueError(f"multimask rule {shown(self.multimask)} unknown; choose one of {', '.join(MULTIMASK_RULES)}")
         if self.teacher_size is not None and self.teacher_size < 32:
             raise ValueError(f"teacher_size must be at least 32 pixels (or null), got {self.teacher_size}")
         for name in ("teacher_weight", "gate_iou", "doubt_weight", "min_agreement"):

@@ -7,6 +7,7 @@ it never fails."""
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,14 +21,16 @@ from server.core.errors import BadInput
 
 MAX_DETAIL = 2000
 _OBJECT_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")
+_TEMP_PATH = re.compile(re.escape(tempfile.gettempdir().rstrip("/")) + r"/[^\s:;,)]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
 def one_line(text: Any, limit: int = MAX_DETAIL) -> str:
     """``text`` as one line for a person: no line breaks or control characters, no object
-    addresses (``<… at 0x…>``), at most ``limit`` characters."""
-    text = _OBJECT_REPR.sub("(an object)", str(text))
+    addresses (``<… at 0x…>``) or temporary paths (a message that names one is a slip: this is
+    the net under it), at most ``limit`` characters."""
+    text = _TEMP_PATH.sub("(a temporary file)", _OBJECT_REPR.sub("(an object)", str(text)))
     text = " ".join(_CONTROL.sub(" ", text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from kmine.predict import Predictor
 from kmine.teacher import DEFAULT_TEACHER, Teacher
+from kmine.text import shown
 from kmine.weights import WeightsError, file_sha256
 from server.core.errors import BadInput
 from server.core.models import Model
@@ -132,7 +133,7 @@ class Runtime:
                     name, weights_dir=self.settings.resolved_weights_dir(), device=self.device,
                     cache_dir=self.settings.encodings_dir, cache_items=self.cache_items)
             except WeightsError:
-                raise BadInput(f"teacher {name!r} is not installed on this server (its weights are missing)", 409) from None
+                raise BadInput(f"teacher {shown(name)} is not installed on this server (its weights are missing)", 409) from None
             except ValueError as err:  # an unknown name: the caller's mistake
                 raise BadInput(str(err)) from None
         return self._teachers[name]

@@ -11,6 +11,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from kmine.text import shown
 from server.core.settings import Settings
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -22,7 +23,7 @@ class BlobStore:
 
     def path(self, digest: str) -> Path:
         if not _HEX64.match(digest):
-            raise ValueError(f"not a sha256 digest: {digest!r}")
+            raise ValueError(f"not a sha256 digest: {shown(digest)}")
         return self.root / digest[:2] / digest[2:]
 
     def put(self, data: bytes) -> tuple[str, bool]:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kmine.data import SplitError, make_split, mask_png
+from kmine.text import shown
 from server.core.errors import BadInput
 from server.core.labels import annotated_count, annotated_image_ids, label_masks
 from server.core.models import SPLIT_PARTS, Dataset, Image, Mask, Model, Split, SplitMember
 from server.core.settings import Settings
 from server.core.storage import BlobStore
-from server.services.uploads import classify, decode_image, decode_mask
+from server.services.uploads import Content, classify, content_bytes, decode_image, decode_mask
 
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -30,10 +32,12 @@ def check_name(name: str | None, what: str = "dataset name") -> str:
 
 
 def import_dataset(session: Session, store: BlobStore, settings: Settings, name: str,
-                   entries: list[tuple[str, bytes]]) -> tuple[Dataset, list[str]]:
+                   entries: Sequence[tuple[str, Content]]) -> tuple[Dataset, list[str]]:
     """Create a dataset from ``images/…`` and ``masks/…`` entries. Everything is checked
     before anything is stored; on any refusal the blobs written by this call are removed
-    and nothing reaches the database. Returns the dataset and ignored entry names."""
+    and nothing reaches the database. An entry given as a reader is read twice (to check it,
+    to store it) and never kept: one file at a time is in memory. Returns the dataset and
+    ignored entry names."""
     name = check_name(name)
     images, masks, ignored = classify(entries)
     if not images:
@@ -45,19 +49,20 @@ def import_dataset(session: Session, store: BlobStore, settings: Settings, name:
         raise BadInput(f"masks without an image of the same stem: {', '.join(orphans[:5])}")
     checked = []
     for stem in sorted(images):
-        filename, data = images[stem]
-        decoded = decode_image(data, f"images/{filename}", settings)
+        filename, content = images[stem]
+        decoded = decode_image(content_bytes(content), f"images/{filename}", settings)
         mask = None
         if stem in masks:
-            mask_name, mask_data = masks[stem]
-            mask = mask_png(decode_mask(mask_data, f"masks/{mask_name}", (decoded.width, decoded.height), settings))
-        checked.append((stem, filename, data, decoded, mask))
+            mask_name, mask_content = masks[stem]
+            mask = mask_png(decode_mask(content_bytes(mask_content), f"masks/{mask_name}",
+                                        (decoded.width, decoded.height), settings))
+        checked.append((stem, filename, content, decoded, mask))
     created: list[str] = []
     try:
         dataset = Dataset(name=name)
         session.add(dataset)
-        for stem, filename, data, decoded, mask in checked:
-            digest, new = store.put(data)
+        for stem, filename, content, decoded, mask in checked:
+            digest, new = store.put(content_bytes(content))
             if new:
                 created.append(digest)
             image = Image(stem=stem, filename=filename, sha256=digest, width=decoded.width, height=decoded.height)
@@ -109,10 +114,25 @@ def image_png(store: BlobStore, image: Image) -> bytes:
     return buf.getvalue()
 
 
-def delete_dataset(session: Session, dataset: Dataset) -> None:
-    """The dataset with its images, masks and splits (its blobs stay: others may share them)."""
+def delete_dataset(session: Session, store: BlobStore, dataset: Dataset) -> None:
+    """The dataset with its images, masks and splits, then each of its blobs that no row left
+    references (the same bytes may be an image or a mask of another dataset: those stay)."""
+    digests = set(session.scalars(select(Image.sha256).where(Image.dataset_id == dataset.id)))
+    digests |= set(session.scalars(select(Mask.sha256).join(Image).where(Image.dataset_id == dataset.id)))
     session.delete(dataset)
     session.commit()
+    for digest in sorted(digests - blobs_in_use(session, digests)):
+        store.delete(digest)
+
+
+def blobs_in_use(session: Session, digests: set[str]) -> set[str]:
+    """Those of ``digests`` that an image or a mask row references."""
+    wanted, used = sorted(digests), set[str]()
+    for i in range(0, len(wanted), 500):  # bounded IN lists: SQLite caps a statement's parameters
+        part = wanted[i:i + 500]
+        used.update(session.scalars(select(Image.sha256).where(Image.sha256.in_(part))))
+        used.update(session.scalars(select(Mask.sha256).where(Mask.sha256.in_(part))))
+    return used
 
 
 def set_human_mask(session: Session, store: BlobStore, settings: Settings, image: Image, data: bytes, filename: str) -> Mask:
@@ -161,7 +181,7 @@ def split_parts(session: Session, split: Split) -> dict[str, list[dict]]:
 
 def move_images(session: Session, split: Split, image_ids: list[int], to: str) -> None:
     if to not in SPLIT_PARTS:
-        raise BadInput(f"part {to!r} unknown; choose one of {', '.join(SPLIT_PARTS)}")
+        raise BadInput(f"part {shown(to)} unknown; choose one of {', '.join(SPLIT_PARTS)}")
     members = {m.image_id: m for m in session.scalars(select(SplitMember).where(
         SplitMember.split_id == split.id, SplitMember.image_id.in_(image_ids))).all()}
     missing = sorted(set(image_ids) - set(members))
@@ -171,7 +191,7 @@ def move_images(session: Session, split: Split, image_ids: list[int], to: str) -
         annotated = annotated_image_ids(session, split.dataset_id)
         unmasked = sorted(set(image_ids) - annotated)
         if unmasked:
-            raise BadInput(f"images {unmasked[:10]} have no mask; only annotated images can go to {to!r} "
+            raise BadInput(f"images {unmasked[:10]} have no mask; only annotated images can go to {to} "
                            "(PUT a mask first)", 409)
     for image_id in image_ids:
         members[image_id].part = to

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from kmine.data import SUBSETS
 from kmine.evaluation import FRAMES
 from kmine.predict import MODES
+from kmine.text import shown
 from kmine.training import TrainConfig
 from server.core.errors import BadInput
 from server.core.jobs import TERMINAL, now
@@ -76,7 +77,7 @@ def check_experiment_config(config: dict, default_name: str) -> dict:
     try:
         for name in config.get("strategies") or {}:
             if not re.match(STRATEGY_NAME, str(name)):
-                raise ValueError(f"strategy name {name!r} must be a plain word (letters, digits, _ and -; at most 40)")
+                raise ValueError(f"strategy name {shown(name)} must be a plain word (letters, digits, _ and -; at most 40)")
         pretrain = config.get("pretrain")
         if pretrain is not None:
             refused = sorted(set(pretrain) & PRETRAIN_SERVER_OWNED)
@@ -123,7 +124,7 @@ def submit(session: Session, settings: Settings, kind: str, split_id: int | None
         split = _split(session, split_id)
         config = check_experiment_config(config, f"experiment-{split.id}")
     else:
-        raise BadInput(f"job kind {kind!r} unknown; choose train, evaluate or experiment")
+        raise BadInput(f"job kind {shown(kind)} unknown; choose train, evaluate or experiment")
     job = Job(kind=kind, dataset_id=split.dataset_id, split_id=split.id, model_id=model_id, config=config,
               max_attempts=settings.job_max_attempts, log_tail=f"[{now():%H:%M:%S}] queued")
     session.add(job)

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from kmine.text import shown
 from server.api.deps import AdminUser, DatasetDep, ImageDep, SessionDep, SettingsDep, StoreDep
 from server.api.schemas.common import MAX_ID, binary, errors
 from server.api.schemas.datasets import Counts, DatasetCreated, DatasetOut, ImageOut, ImagePage, MaskOut
-from server.api.uploads import read_upload
+from server.api.uploads import UploadRoute, read_upload, upload_file
 from server.core.errors import BadInput
 from server.core.labels import LABEL_KINDS, latest_mask
 from server.core.models import Dataset
 from server.services import datasets as svc
-from server.services.uploads import check_filename, read_zip
+from server.services.uploads import Content, check_filename, read_zip
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=UploadRoute)
 
 # What GET …/images/{image_id}/{which} serves: the label, or the newest mask of one kind.
 MASK_KINDS = {"mask": LABEL_KINDS, "ground-truth": ("ground_truth",), "pseudo-label": ("pseudo_label",),
@@ -43,15 +45,17 @@ async def create_dataset(
 ):
     if archive is not None and (images or masks):
         raise BadInput("send either a zip (archive) or files (images, masks), not both")
-    if archive is not None:
-        entries = read_zip(await read_upload(archive, settings.max_upload_bytes), settings)
+    entries: list[tuple[str, Content]]
+    if archive is not None:  # read where Starlette spooled it, never copied whole into memory
+        entries = read_zip(upload_file(archive, settings.max_upload_bytes), settings)
     elif images:
-        if len(images) + len(masks or []) > settings.max_files:
-            raise BadInput(f"at most {settings.max_files} files per upload", 413)
-        for f in [*images, *(masks or [])]:
+        files = [("images", f) for f in images] + [("masks", f) for f in masks or []]
+        if len(files) > settings.max_files:
+            raise BadInput(f"{len(files)} files in one upload; at most {settings.max_files} are accepted", 413)
+        for _, f in files:  # every name and size checked before any file is decoded
             check_filename(f.filename or "")
-        entries = [(f"images/{f.filename}", await read_upload(f, settings.max_upload_bytes)) for f in images]
-        entries += [(f"masks/{f.filename}", await read_upload(f, settings.max_upload_bytes)) for f in masks or []]
+            upload_file(f, settings.max_upload_bytes)
+        entries = [(f"{folder}/{f.filename}", partial(read_upload, f, settings.max_upload_bytes)) for folder, f in files]
     else:
         raise BadInput("nothing uploaded: send a zip as 'archive' or image files as 'images'")
     dataset, ignored = svc.import_dataset(session, store, settings, name, entries)
@@ -70,8 +74,8 @@ def show_dataset(dataset: DatasetDep, session: SessionDep):
 
 @router.delete("/{dataset_id}", status_code=204, response_class=Response, responses=errors(403, 404),
                summary="Delete a dataset (its images, masks and splits); needs an admin token")
-def delete_dataset(dataset: DatasetDep, session: SessionDep, _: AdminUser):
-    svc.delete_dataset(session, dataset)
+def delete_dataset(dataset: DatasetDep, session: SessionDep, store: StoreDep, _: AdminUser):
+    svc.delete_dataset(session, store, dataset)
     return Response(status_code=204)
 
 
@@ -101,7 +105,7 @@ def get_mask(image: ImageDep, session: SessionDep, store: StoreDep,
              which: Annotated[str, Path(description=f"one of {', '.join(MASK_KINDS)}",
                                         examples=["mask"])]):
     if which not in MASK_KINDS:
-        raise HTTPException(404, f"unknown mask kind {which!r}: choose {', '.join(MASK_KINDS)}")
+        raise HTTPException(404, f"unknown mask kind {shown(which)}: choose {', '.join(MASK_KINDS)}")
     mask = latest_mask(session, image.id, MASK_KINDS[which])
     if mask is None:
         raise HTTPException(404, f"image {image.id} has no {which}")
@@ -113,5 +117,5 @@ def get_mask(image: ImageDep, session: SessionDep, store: StoreDep,
             summary="Put or replace the image's mask (a human label)")
 async def put_mask(image: ImageDep, session: SessionDep, settings: SettingsDep, store: StoreDep,
                    mask: Annotated[UploadFile, File(description="mask image of the image's size; foreground >= 128")]):
-    data = await read_upload(mask, settings.max_upload_bytes)
+    data = read_upload(mask, settings.max_upload_bytes)
     return svc.set_human_mask(session, store, settings, image, data, mask.filename or "mask")

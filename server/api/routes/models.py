@@ -12,7 +12,7 @@ from sqlalchemy import select
 from server.api.deps import ModelDep, SessionDep, SettingsDep
 from server.api.schemas.common import MAX_ID, binary, errors
 from server.api.schemas.models import ModelOut
-from server.api.uploads import read_upload
+from server.api.uploads import upload_file
 from server.core.models import Model
 from server.services import models as svc
 
@@ -54,5 +54,5 @@ async def upload(session: SessionDep, settings: SettingsDep,
                  checkpoint: Annotated[UploadFile, File(description="a best.pt written by kmine training")],
                  dataset_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
                  name: Annotated[str, Form(max_length=200)] = ""):
-    data = await read_upload(checkpoint, settings.max_checkpoint_bytes)
-    return ModelOut.of(svc.store_checkpoint(session, settings, data, checkpoint.filename, dataset_id, name))
+    source = upload_file(checkpoint, settings.max_checkpoint_bytes)  # copied from the spooled file, not memory
+    return ModelOut.of(svc.store_checkpoint(session, settings, source, checkpoint.filename, dataset_id, name))

@@ -46,11 +46,7 @@ async def predict(
 ):
     # The event loop only awaits: decoding, the database and the answer's PNG run in the thread
     # pool, the model in the inference lane.
-    data = await read_upload(image, settings.max_upload_bytes)
-    truth_data = await read_upload(mask, settings.max_upload_bytes) if mask is not None else None
-    rgb, truth, known, model = await run_in_threadpool(
-        _prepare, session, settings, data, image.filename or "image", truth_data, (mask and mask.filename) or "mask",
-        model_id)
+    rgb, truth, known, model = await run_in_threadpool(_prepare, session, settings, image, mask, model_id)
     service = request.app.state.predictions
     done = await asyncio.wrap_future(service.submit(model, rgb, mode, prompts))
     answer = await run_in_threadpool(service.answer, model, rgb, mode, done, truth)
@@ -61,11 +57,14 @@ async def predict(
     return answer
 
 
-def _prepare(session: Session, settings: Settings, data: bytes, name: str, truth_data: bytes | None, truth_name: str,
-             model_id: int | None):
+def _prepare(session: Session, settings: Settings, image: UploadFile, mask: UploadFile | None, model_id: int | None):
     """The image's RGB, the ground truth if sent, the ids of stored images with these bytes, the model."""
-    decoded = decode_image(data, name, settings, keep=True)
-    truth = None if truth_data is None else decode_mask(truth_data, truth_name, (decoded.width, decoded.height), settings)
+    data = read_upload(image, settings.max_upload_bytes)
+    decoded = decode_image(data, image.filename or "image", settings, keep=True)
+    truth = None
+    if mask is not None:
+        truth = decode_mask(read_upload(mask, settings.max_upload_bytes), mask.filename or "mask",
+                            (decoded.width, decoded.height), settings)
     digest = hashlib.sha256(data).hexdigest()
     known = session.scalars(select(Image).where(Image.sha256 == digest)).all()
     model = pick_model(session, model_id, [i.dataset_id for i in known])

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from kmine.teacher import TEACHER_NAMES
+from kmine.text import shown
 from server.api.schemas.choices import Mode
 from server.api.schemas.common import Answer
 
@@ -17,7 +18,7 @@ Timings = dict[str, float]  # milliseconds only: counts have fields of their own
 
 def _known_teacher(name: str | None) -> str | None:
     if name is not None and name not in TEACHER_NAMES:
-        raise ValueError(f"unknown teacher {name!r}; choose one of {', '.join(TEACHER_NAMES)}")
+        raise ValueError(f"unknown teacher {shown(name)}; choose one of {', '.join(TEACHER_NAMES)}")
     return name
 
 

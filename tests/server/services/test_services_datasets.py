@@ -141,7 +141,7 @@ def test_split_move_and_delete(db_session, migrated, store):
         svc.create_split(db_session, dataset, 0.6, 0.6, 1.0, 0)
 
     dataset_id, split_id = dataset.id, split.id
-    svc.delete_dataset(db_session, dataset)
+    svc.delete_dataset(db_session, store, dataset)
     db_session.expire_all()
     assert db_session.get(Dataset, dataset_id) is None and db_session.get(Split, split_id) is None
     assert db_session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id)) == 0

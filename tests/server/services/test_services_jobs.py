@@ -30,7 +30,7 @@ def test_train_settings_checked_by_the_engine():
     assert "data" in svc.SERVER_OWNED and "weights_dir" in svc.SERVER_OWNED and "lr" in svc.TRAIN_KEYS
     for config, words in (({"data": "/etc"}, "set by the server"), ({"device": "cuda:7"}, "set by the server"),
                           ({"nonsense": 1}, "unknown training settings"), ({"schedule": "weekly"}, "schedule"),
-                          ({"size": 100}, "divisible by 32"), ({"teacher": "nope"}, "teacher 'nope' unknown"),
+                          ({"size": 100}, "divisible by 32"), ({"teacher": "nope"}, "teacher nope unknown"),
                           ({"prompts": {"kinds": "lasso"}}, "prompt kinds"), ({"max_epochs": 0}, ">= 1"),
                           ([1, 2], "an object")):
         with pytest.raises(BadInput, match=words) as err:
@@ -52,8 +52,8 @@ def test_evaluate_and_experiment_settings():
     config = svc.check_experiment_config({"fractions": [0.5], "seeds": [0, 1], "train": {"max_epochs": 1}}, "exp-1")
     assert config == {"fractions": [0.5], "seeds": [0, 1], "train": {"max_epochs": 1}, "name": "exp-1"}
     assert svc.check_experiment_config({"name": "mine"}, "exp-1")["name"] == "mine"
-    for config, words in (({"datasets": []}, "unknown experiment settings"), ({"schedules": ["weekly"]}, "schedule 'weekly'"),
-                          ({"teachers": ["nope"]}, "teacher 'nope'"), ({"prompts": ["lasso"]}, "lasso"),
+    for config, words in (({"datasets": []}, "unknown experiment settings"), ({"schedules": ["weekly"]}, "schedule weekly"),
+                          ({"teachers": ["nope"]}, "teacher nope"), ({"prompts": ["lasso"]}, "lasso"),
                           ({"strategies": {"../../x": {}}}, "plain word"), ({"strategies": {"a": {"label": "vote"}}}, "vote"),
                           ({"train": {"cache_dir": "/tmp"}}, "set by the server"),
                           ({"pretrain": {"weights_dir": "/x"}}, "pretrain settings weights_dir"),
@@ -89,7 +89,7 @@ def test_submit_records_and_queues(db_session, quiet_settings, split):
     with pytest.raises(BadInput, match="model 987654 not found") as err:
         svc.submit(db_session, quiet_settings, "evaluate", None, 987654, {})
     assert err.value.status == 404
-    with pytest.raises(BadInput, match="kind 'bake' unknown"):
+    with pytest.raises(BadInput, match="kind bake unknown"):
         svc.submit(db_session, quiet_settings, "bake", split.id, None, {})
 
     assert svc.cancel(db_session, job).status == "cancelled" and job.cancel_requested
