@@ -23,9 +23,9 @@ def png_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
 
 def test_label_rule(db_session, migrated):
     from server.core import labels
+    from server.core.errors import BadInput
     from server.core.models import Image, Mask
     from server.core.storage import BlobStore
-    from server.core.errors import BadInput
     from server.services.datasets import import_dataset, set_human_mask, undo_human_mask
 
     store = BlobStore(migrated.blobs_dir)
