@@ -28,6 +28,7 @@ def fire(ui, elem_id: str, event: str, *args) -> dict:
     fn = next(f for f in ui.fns.values() if (block._id, event) in f.targets)
     answer = fn.fn(*args)
     answer = answer if isinstance(answer, tuple) else (answer,)
+    assert len(answer) == len(fn.outputs), (elem_id, event)
     return {getattr(o, "elem_id", None) or i: v for i, (o, v) in enumerate(zip(fn.outputs, answer))}
 
 
@@ -59,7 +60,10 @@ def test_predict_forgets_the_last_images_ground_truth(api, dataset):
     picked = fire(ui, "predict-pick", "change", ds, second)  # another dataset image: its own truth
     assert (np.asarray(picked["predict-truth"]) >= 128).tolist() == gt_of(api, ds, second).tolist()
     assert gt_of(api, ds, first).tolist() != gt_of(api, ds, second).tolist()
-    assert by_id(ui, "label-undo-save") and by_id(ui, "label-confirm-empty").value is False
+    assert by_id(ui, "label-confirm-empty").value is False
+    # the Label view's Save and Undo save answer every output they are wired to
+    assert "Nothing to save" in fire(ui, "label-save", "click", {}, None, START, False)["label-save-note"]
+    assert "Nothing to undo" in fire(ui, "label-undo-save", "click", {})["label-save-note"]
 
 
 def test_label_empty_save_needs_a_confirmation_and_undo_restores(api, dataset):
