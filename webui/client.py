@@ -72,9 +72,22 @@ class ApiClient:
                 return None
             raise
 
-    def put_mask(self, dataset_id: int, image_id: int, png: bytes) -> dict:
-        return self.json("PUT", f"/datasets/{dataset_id}/images/{image_id}/mask",
+    def put_mask(self, dataset_id: int, image_id: int, png: bytes, origin: str | None = None,
+                 confirm_empty: bool = False) -> dict:
+        """Save a new version of the image's label; the answer says which label it ``replaced``.
+        ``origin``: what the mask was made from (sam, brush, student, pseudo_label, file); an
+        empty mask is refused unless ``confirm_empty``."""
+        data = {"confirm_empty": "true" if confirm_empty else "false", **({"origin": origin} if origin else {})}
+        return self.json("PUT", f"/datasets/{dataset_id}/images/{image_id}/mask", data=data,
                          files={"mask": ("mask.png", png, "image/png")})
+
+    def mask_versions(self, dataset_id: int, image_id: int) -> dict:
+        """The image's label versions, newest first, and which one is its label (``label_id``)."""
+        return self.json("GET", f"/datasets/{dataset_id}/images/{image_id}/masks")
+
+    def undo_mask(self, dataset_id: int, image_id: int) -> dict:
+        """Undo the image's newest saved label: ``undone`` (kept, marked reverted) and ``label`` now."""
+        return self.json("POST", f"/datasets/{dataset_id}/images/{image_id}/mask/undo")
 
     def splits(self, dataset_id: int) -> list[dict]:
         return self.json("GET", f"/datasets/{dataset_id}/splits")

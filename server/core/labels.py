@@ -3,6 +3,8 @@
 An image's label is its newest ``human`` mask (a person's correction) when it has one, else
 its newest ``ground_truth`` mask (uploaded with the dataset). An image with a label is
 *annotated*, one with neither mask *unannotated*. Pseudo-labels and predictions are never labels.
+An undone save (a mask marked ``reverted_at``) is kept as a version but is never a label: the
+version before it is the label again.
 
 "Annotated" says whether an image has a mask at all; it is not a split's ``labelled`` /
 ``unlabelled`` partition of train, which says whether training uses a train image's mask
@@ -22,10 +24,13 @@ LABEL_KINDS = ("human", "ground_truth")  # first kind first: a human correction 
 _CHUNK = 1000  # ids per IN (...) list: far below SQLite's and PostgreSQL's limits
 
 
+LIVE = Mask.reverted_at.is_(None)  # a mask whose save was not undone
+
+
 def latest_mask(session: Session, image_id: int, kinds: Iterable[str]) -> Mask | None:
-    """The newest mask of the first kind in ``kinds`` that the image has."""
+    """The newest mask (not undone) of the first kind in ``kinds`` that the image has."""
     for kind in kinds:
-        mask = session.scalar(select(Mask).where(Mask.image_id == image_id, Mask.kind == kind)
+        mask = session.scalar(select(Mask).where(Mask.image_id == image_id, Mask.kind == kind, LIVE)
                               .order_by(Mask.id.desc()).limit(1))
         if mask is not None:
             return mask
@@ -45,7 +50,7 @@ def label_masks(session: Session, image_ids: Iterable[int]) -> dict[int, Mask]:
     best: dict[int, Mask] = {}
     for start in range(0, len(ids), _CHUNK):
         rows = session.scalars(select(Mask).where(Mask.image_id.in_(ids[start:start + _CHUNK]),
-                                                  Mask.kind.in_(LABEL_KINDS)))
+                                                  Mask.kind.in_(LABEL_KINDS), LIVE))
         for mask in rows:
             held = best.get(mask.image_id)
             if held is None or (rank[mask.kind], -mask.id) < (rank[held.kind], -held.id):
@@ -56,10 +61,10 @@ def label_masks(session: Session, image_ids: Iterable[int]) -> dict[int, Mask]:
 def annotated_image_ids(session: Session, dataset_id: int) -> set[int]:
     """Ids of the dataset's annotated images (those with a label)."""
     return set(session.scalars(select(Mask.image_id).join(Image).where(
-        Image.dataset_id == dataset_id, Mask.kind.in_(LABEL_KINDS))).all())
+        Image.dataset_id == dataset_id, Mask.kind.in_(LABEL_KINDS), LIVE)).all())
 
 
 def annotated_count(session: Session, dataset_id: int) -> int:
     """How many of the dataset's images are annotated (have a label)."""
     return session.scalar(select(func.count(func.distinct(Mask.image_id))).join(Image).where(
-        Image.dataset_id == dataset_id, Mask.kind.in_(LABEL_KINDS))) or 0
+        Image.dataset_id == dataset_id, Mask.kind.in_(LABEL_KINDS), LIVE)) or 0

@@ -28,6 +28,9 @@ class Base(DeclarativeBase):
 
 
 MASK_KINDS = ("ground_truth", "human", "pseudo_label", "prediction")
+# Where a mask came from: what a client says a human save started from (a SAM answer, a brush,
+# the student's prediction, a stored pseudo-label, a file), and ``imported`` for uploaded truth.
+MASK_ORIGINS = ("sam", "brush", "student", "pseudo_label", "file", "imported")
 SPLIT_PARTS = ("labelled", "unlabelled", "val", "test")
 JOB_KINDS = ("train", "evaluate", "experiment")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -76,7 +79,10 @@ class Image(Base):
 class Mask(Base):
     """A binary mask (PNG 0/255 at the image's size) of one kind: ``ground_truth`` (uploaded),
     ``human`` (a correction; overrides the ground truth as label), ``pseudo_label`` (made by a
-    mining job, with its round) or ``prediction`` (made by the predict endpoint)."""
+    mining job, with its round) or ``prediction`` (made by the predict endpoint).
+
+    Rows are never deleted (but with their dataset): every saved version stays. An undone save
+    keeps its row, marked ``reverted_at`` / ``reverted_by``, and is no label any more."""
 
     __tablename__ = "masks"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -87,6 +93,11 @@ class Mask(Base):
     model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
     round: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    saved_by: Mapped[str | None] = mapped_column(String(200))  # the name of the API token that saved it
+    origin: Mapped[str | None] = mapped_column(String(20))  # one of MASK_ORIGINS, when known
+    pixels: Mapped[int | None] = mapped_column(Integer)  # foreground pixels, when counted at saving
+    reverted_at: Mapped[datetime | None] = mapped_column()
+    reverted_by: Mapped[str | None] = mapped_column(String(200))
     image: Mapped[Image] = relationship(back_populates="masks")
 
 

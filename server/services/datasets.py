@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from kmine.data import SplitError, make_split, mask_png
 from kmine.text import shown
 from server.core.errors import BadInput
-from server.core.labels import annotated_count, annotated_image_ids, label_masks
-from server.core.models import SPLIT_PARTS, Dataset, Image, Mask, Model, Split, SplitMember
+from server.core.labels import LABEL_KINDS, annotated_count, annotated_image_ids, label_mask, label_masks, latest_mask
+from server.core.models import SPLIT_PARTS, Dataset, Image, Mask, Model, Split, SplitMember, utcnow
 from server.core.settings import Settings
 from server.core.storage import BlobStore
 from server.services.uploads import Content, classify, content_bytes, decode_image, decode_mask
@@ -54,8 +54,9 @@ def import_dataset(session: Session, store: BlobStore, settings: Settings, name:
         mask = None
         if stem in masks:
             mask_name, mask_content = masks[stem]
-            mask = mask_png(decode_mask(content_bytes(mask_content), f"masks/{mask_name}",
-                                        (decoded.width, decoded.height), settings))
+            pixels = decode_mask(content_bytes(mask_content), f"masks/{mask_name}", (decoded.width, decoded.height),
+                                 settings)
+            mask = (mask_png(pixels), int(pixels.sum()))
         checked.append((stem, filename, content, decoded, mask))
     created: list[str] = []
     try:
@@ -68,10 +69,10 @@ def import_dataset(session: Session, store: BlobStore, settings: Settings, name:
             image = Image(stem=stem, filename=filename, sha256=digest, width=decoded.width, height=decoded.height)
             dataset.images.append(image)
             if mask is not None:
-                mdigest, new = store.put(mask)
+                mdigest, new = store.put(mask[0])
                 if new:
                     created.append(mdigest)
-                image.masks.append(Mask(kind="ground_truth", sha256=mdigest))
+                image.masks.append(Mask(kind="ground_truth", sha256=mdigest, origin="imported", pixels=mask[1]))
         session.commit()
     except BaseException:
         session.rollback()
@@ -135,13 +136,50 @@ def blobs_in_use(session: Session, digests: set[str]) -> set[str]:
     return used
 
 
-def set_human_mask(session: Session, store: BlobStore, settings: Settings, image: Image, data: bytes, filename: str) -> Mask:
+def set_human_mask(session: Session, store: BlobStore, settings: Settings, image: Image, data: bytes, filename: str,
+                   saved_by: str | None = None, origin: str | None = None,
+                   confirm_empty: bool = False) -> tuple[Mask, Mask | None]:
+    """Save a person's mask as a new version, the image's label; earlier versions stay.
+    An all-background mask is refused unless ``confirm_empty``. Returns (the new version, the
+    label it replaced or None)."""
     mask = decode_mask(data, filename or "mask", (image.width, image.height), settings)
+    pixels = int(mask.sum())
+    if pixels == 0 and not confirm_empty:
+        raise BadInput("the mask is empty; send confirm_empty=true to save an empty label", 409)
+    replaced = label_mask(session, image.id)
     digest, _ = store.put(mask_png(mask))
-    row = Mask(image_id=image.id, kind="human", sha256=digest)
+    row = Mask(image_id=image.id, kind="human", sha256=digest, saved_by=saved_by, origin=origin, pixels=pixels)
     session.add(row)
     session.commit()
-    return row
+    return row, replaced
+
+
+def undo_human_mask(session: Session, image: Image, by: str | None = None) -> tuple[Mask, Mask | None]:
+    """Undo the image's newest human save: its row stays, marked reverted (when, by whom), and
+    the version before it is the label again. Refused (409) when there is no save to undo, or
+    when the image would be left without a label while a split trains or evaluates on it.
+    Returns (the undone version, the label now or None)."""
+    last = latest_mask(session, image.id, ("human",))
+    if last is None:
+        raise BadInput(f"nothing to undo: image {image.id} has no saved label", 409)
+    last.reverted_at, last.reverted_by = utcnow(), by
+    session.flush()
+    label = label_mask(session, image.id)
+    if label is None:
+        used = session.execute(select(SplitMember.split_id, SplitMember.part).where(
+            SplitMember.image_id == image.id, SplitMember.part != "unlabelled").limit(1)).first()
+        if used is not None:
+            session.rollback()
+            raise BadInput(f"undo would leave image {image.id} without a label in split {used[0]}'s {used[1]} part; "
+                           "move it to unlabelled first", 409)
+    session.commit()
+    return last, label
+
+
+def mask_versions(session: Session, image: Image) -> list[Mask]:
+    """The image's label versions (human and ground truth), undone ones included, newest first."""
+    return list(session.scalars(select(Mask).where(Mask.image_id == image.id, Mask.kind.in_(LABEL_KINDS))
+                                .order_by(Mask.id.desc())))
 
 
 def create_split(session: Session, dataset: Dataset, val_fraction: float, test_fraction: float,

@@ -230,6 +230,19 @@ def covid_zip(top: str = "covid") -> bytes:
     return buf.getvalue()
 
 
+def assert_error(r, status: int, words: str = "") -> dict:
+    """``r`` is an error answer of ``status`` whose body is an ErrorBody with ``words`` in its one-line ``detail``."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) <= {"detail", "errors"} and isinstance(body["detail"], str), body
+    detail = body["detail"]
+    assert detail and "\n" not in detail and " at 0x" not in detail and "Value error," not in detail, detail
+    assert words in detail, (words, detail)
+    if status == 422 and "errors" in body:
+        assert all(set(e) == {"loc", "msg", "type"} for e in body["errors"]), body["errors"]
+    return body
+
+
 def wait_for_job(client, job_id: int, until=("succeeded", "failed", "cancelled"), timeout: float = 300) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

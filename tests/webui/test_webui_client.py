@@ -34,32 +34,6 @@ def unreachable() -> ApiClient:
     return ApiClient(closed_url(), "t", timeout=5)
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory):
-    from server.core.settings import Settings
-
-    # embedded, whatever KMINE_* the environment sets: the database and broker URLs default
-    # to SQLite files in data_dir
-    return Settings(mode="embedded", data_dir=tmp_path_factory.mktemp("kmine-data"), database_url=None,
-                    broker_url=None, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def api(settings):
-    """An ApiClient of the real server app: its startup migrates the database and writes the
-    admin token, which the client then sends."""
-    from starlette.testclient import TestClient
-
-    from server.app import create_app
-    from server.core.db import get_engine
-
-    with TestClient(create_app(settings, prepare=True), base_url="http://testserver/api/v1") as http:
-        token = settings.admin_token_file.read_text().strip()
-        http.headers["Authorization"] = f"Bearer {token}"
-        yield ApiClient("http://testserver", token, http=http)
-    get_engine(settings).dispose()
-
-
 def test_unreachable_server_is_a_message():
     with pytest.raises(ApiError, match="cannot reach the server"):
         unreachable().datasets()

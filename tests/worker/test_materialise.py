@@ -114,7 +114,7 @@ def test_writes_images_masks_and_split(settings, store, dataset, tmp_path):
 def test_a_human_mask_overrides_the_ground_truth(settings, store, dataset, tmp_path):
     from server.core.db import session_scope
     from server.core.models import Image, Mask
-    from server.services.datasets import set_human_mask
+    from server.services.datasets import set_human_mask, undo_human_mask
 
     dataset_id, split_id = dataset
     stem = "covid_1579"
@@ -146,6 +146,14 @@ def test_a_human_mask_overrides_the_ground_truth(settings, store, dataset, tmp_p
     data, _, _ = _materialise(settings, store, split_id, tmp_path)
     np.testing.assert_array_equal(load_mask(data / "masks" / f"{stem}.png"), second)
     assert not (data / "images" / "stale.png").exists()  # the folder is written afresh
+
+    # an undone save is no label: the version before it is written, then the imported truth
+    for expected in (first, truth):
+        with session_scope(settings) as session:
+            image = session.scalar(select(Image).where(Image.dataset_id == dataset_id, Image.stem == stem))
+            undo_human_mask(session, image, "reviewer")
+        data, _, _ = _materialise(settings, store, split_id, tmp_path)
+        np.testing.assert_array_equal(load_mask(data / "masks" / f"{stem}.png"), expected)
 
 
 def test_copies_when_a_hard_link_is_impossible(settings, store, dataset):

@@ -1,7 +1,9 @@
 """Label: the split's unlabelled images (its train images whose masks training does not use,
 whether they have one or not), most student/SAM disagreement first; each opens with a start
 mask, clicks re-prompt SAM, brushes correct the mask, and saving stores it as the image's label
-(a human mask) and moves the image to the split's labelled part."""
+(a new human version: earlier ones stay) and moves the image to the split's labelled part. An
+empty mask is saved only when confirmed; Undo save takes the last save back (the earlier label,
+e.g. the imported ground truth, is the label again) and reopens the image."""
 
 from __future__ import annotations
 
@@ -27,12 +29,17 @@ from webui.views.label_edit import (
 # server's, or the pseudo-label a mining job stored): the view's own interaction choices.
 CLICKS = {"+ object point": "fg", "− background point": "bg", "□ box: click two corners": "box"}
 START = {"SAM mask (student → SAM)": "refine", "student prediction": "student", "stored pseudo-label": "pseudo"}
+# What a saved mask was made from, as the server records it (its ``origin``): the start mask,
+# SAM's answer to clicks, or brush strokes.
+ORIGIN = {"refine": "sam", "student": "student", "pseudo": "pseudo_label"}
+EMPTY = ("The mask is empty: nothing was saved. Tick **save an empty label** to save it as this image's "
+         "label (it has no object).")
 
 HOW_TO = ("**How to**: click on the left image to ask SAM again (object points, background "
           "points, or a box by two corners), and/or paint on the right: the **brush** in green adds "
           "to the mask, in red removes from it; the **eraser** takes strokes back. Then save: the "
           "mask becomes the image's label and the image moves to the split's labelled part.  \n"
-          "Keys: **S** save · **N** skip to the next image.")
+          "Keys: **S** save · **N** skip to the next image. **Undo save** takes the last save back.")
 
 
 def queue_table(queue: list[dict]) -> dict:
@@ -47,6 +54,24 @@ def end_text(queue: list[dict]) -> str:
         return "✔ Every candidate is saved and in the split's labelled part. Train a model on them in **Jobs**."
     return (f"End of the list: {done} of {len(queue)} saved. **Find unlabelled images** again for the "
             "skipped ones, or train on the new labels in **Jobs**.")
+
+
+def replaced_text(replaced: dict | None) -> str:
+    """What a save replaced, as the save message says it."""
+    if not replaced:
+        return ""
+    if replaced["kind"] == "ground_truth":
+        return f", replacing the imported ground truth (mask #{replaced['id']}; kept: **Undo save** restores it)"
+    return f", replacing the label saved before (mask #{replaced['id']}, kept)"
+
+
+def restored_text(label: dict | None) -> str:
+    """What an image's label is after an undo."""
+    if label is None:
+        return "it has no label again"
+    what = "the imported ground truth" if label["kind"] == "ground_truth" else "the label saved before"
+    pixels = "" if label.get("pixels") is None else f", {label['pixels']} px"
+    return f"its label is {what} again (mask #{label['id']}{pixels})"
 
 
 def sam_note(answer: dict, prompts: dict, pixels: int) -> str:
@@ -87,7 +112,10 @@ class LabelView:
                         self._editor_column()
                 with gr.Row():
                     self.save = gr.Button("Save as ground truth (S)", variant="primary", elem_id="label-save")
+                    self.confirm_empty = gr.Checkbox(False, label="save an empty label", elem_id="label-confirm-empty")
                     self.next = gr.Button("Skip to next (N)", elem_id="label-next")
+                    self.undo_save = gr.Button("Undo save", elem_id="label-undo-save")
+                self.save_note = gr.Markdown(elem_id="label-save-note")
 
     def _prompt_column(self):
         self.click_mode = gr.Radio(list(CLICKS), value="+ object point", label="A click on this image adds",
@@ -120,8 +148,9 @@ class LabelView:
         self.undo.click(self.do_undo, [self.state, self.clicked], clicked)
         self.clear.click(self.do_clear, self.state, [self.clicked, self.prompt_view, self.sam_note])
         self.next.click(self.do_next, [self.state, self.start], opened).then(*forget_note)
-        self.save.click(self.do_save, [self.state, self.editor, self.start],
-                        [self.state, self.candidates, *opened[1:]]).then(*forget_note)
+        saved = [self.state, self.candidates, *opened[1:], self.save_note, self.confirm_empty]
+        self.save.click(self.do_save, [self.state, self.editor, self.start, self.confirm_empty], saved).then(*forget_note)
+        self.undo_save.click(self.do_undo_save, self.state, saved).then(*forget_note)
 
     # ---- the queue ----
     def do_find(self, dataset_id, split_id, start):
@@ -152,12 +181,18 @@ class LabelView:
             return st, end_text(queue), None, None, no_prompts()
         q = queue[pos]
         data = self.api.image_png(st["dataset"], q["id"])
-        image = rgb(data)
         mask, note = self.start_mask(st, q, data, START[start])
+        return self.show(st, data, mask, note, ORIGIN[START[start]])
+
+    def show(self, st: dict, data: bytes, mask, note: str, origin: str | None):
+        """Open the queue's image at ``st["pos"]`` (its PNG ``data``) with ``mask`` (None: empty)."""
+        queue, pos = st["queue"], st["pos"]
+        q = queue[pos]
+        image = rgb(data)
         if mask is None:
             mask = np.zeros(image.shape[:2], bool)
         current = st["current"] = {"id": q["id"], "stem": q["stem"], "mask": mask, "rgb": image,
-                                   "scale": CANVAS / max(image.shape[:2])}
+                                   "scale": CANVAS / max(image.shape[:2]), "origin": origin}
         done = sum(1 for x in queue if x.get("done"))
         text = (f"### {q['stem']}\nimage #{q['id']} · candidate {pos + 1} of {len(queue)} · {done} saved · "
                 f"disagreement {q['disagreement']:.3f} · started from {note}")
@@ -180,27 +215,61 @@ class LabelView:
         except ApiError as err:
             return st, error_md(err), gr.update(), gr.update(), no_prompts()
 
-    def do_save(self, st, value, start):
-        """Store the edited mask as the image's label (a human mask), move the image to the split's
-        labelled part, open the next."""
+    def do_save(self, st, value, start, confirm_empty=False):
+        """Store the edited mask as the image's label (a new human version), move the image to the
+        split's labelled part, open the next. An empty mask needs ``confirm_empty``. Answers
+        (state, queue, info, prompt view, editor, clicks, the note beside Save, the confirm box)."""
         current = (st or {}).get("current")
+        unchanged = (gr.update(),) * 4
         if not current:
-            return (st, gr.update(), error_md("Nothing to save: find unlabelled images first."),
-                    gr.update(), gr.update(), gr.update())
+            return st, gr.update(), *unchanged, error_md("Nothing to save: find unlabelled images first."), gr.update()
         mask = edited_mask(value, current["mask"])
+        if not mask.any() and not confirm_empty:
+            return st, gr.update(), *unchanged, error_md(EMPTY), gr.update()
+        origin = "brush" if (mask != current["mask"]).any() else current["origin"]
         try:
-            self.api.put_mask(st["dataset"], current["id"], overlay.mask_to_png(mask))
+            answer = self.api.put_mask(st["dataset"], current["id"], overlay.mask_to_png(mask), origin,
+                                       confirm_empty=bool(confirm_empty))
             self.api.move(st["split"], [current["id"]], "labelled")
         except ApiError as err:
-            return st, gr.update(), error_md(err), gr.update(), gr.update(), gr.update()
+            return st, gr.update(), *unchanged, error_md(err), gr.update()
         st["queue"][st["pos"]]["done"] = True
-        saved = (f"✔ Saved **{current['stem']}** ({int(mask.sum())} px) as its label; it is now in the split's "
-                 "labelled part.\n\n")
+        st.setdefault("saved", []).append(st["pos"])
+        saved = (f"✔ Saved **{current['stem']}** ({int(mask.sum())} px) as its label{replaced_text(answer['replaced'])}; "
+                 "it is now in the split's labelled part.\n\n")
         try:
             st, text, view, edit, prompts = self.advance(st, start)
         except ApiError as err:
-            return st, queue_table(st["queue"]), saved + error_md(err), gr.update(), gr.update(), no_prompts()
-        return st, queue_table(st["queue"]), saved + text, view, edit, prompts
+            return st, queue_table(st["queue"]), saved + error_md(err), gr.update(), gr.update(), no_prompts(), "", False
+        return st, queue_table(st["queue"]), saved + text, view, edit, prompts, "", False
+
+    def do_undo_save(self, st):
+        """Take the last save of this session back: the image returns to the split's unlabelled
+        part, its earlier label is the label again (the server keeps the undone version), and
+        the image reopens with that label to edit. Answers as :meth:`do_save`."""
+        unchanged = (gr.update(),) * 5
+        if not (st or {}).get("saved"):
+            return st, *unchanged, error_md("Nothing to undo: no image was saved here yet."), gr.update()
+        pos = st["saved"][-1]
+        q = st["queue"][pos]
+        try:
+            self.api.move(st["split"], [q["id"]], "unlabelled")  # where it was: a split keeps no unlabelled image there
+            try:
+                label = self.api.undo_mask(st["dataset"], q["id"])["label"]
+            except ApiError:
+                self.api.move(st["split"], [q["id"]], "labelled")
+                raise
+            data = self.api.image_png(st["dataset"], q["id"])
+            mask = overlay.decode_png_mask(self.api.mask_png(st["dataset"], q["id"]) if label else None)
+        except ApiError as err:
+            return st, *unchanged, error_md(err), gr.update()
+        st["saved"].pop()
+        q["done"] = False
+        st["pos"] = pos
+        undone = f"↶ Undid the save of **{q['stem']}**: {restored_text(label)}; it is back in the split's unlabelled part."
+        origin = (label or {}).get("origin")
+        st, text, view, edit, prompts = self.show(st, data, mask, "its label as it is now", origin)
+        return st, queue_table(st["queue"]), undone + "\n\n" + text, view, edit, prompts, "", False
 
     # ---- clicks to SAM ----
     def on_click(self, evt: gr.SelectData, st, prompts, mode):
@@ -224,7 +293,7 @@ class LabelView:
             answer = self.api.sam(st["dataset"], current["id"], prompts["points"], prompts["labels"], prompts["box"])
         except ApiError as err:
             return prompts, render_prompts(current, prompts), gr.update(), error_md(err)
-        current["mask"] = overlay.decode_png_mask(answer["mask_png"])
+        current["mask"], current["origin"] = overlay.decode_png_mask(answer["mask_png"]), "sam"
         note = sam_note(answer, prompts, int(current["mask"].sum()))
         return prompts, render_prompts(current, prompts), editor_value(current), note
 

@@ -1,5 +1,7 @@
 """Predict: an uploaded (or picked) image through the student alone or student → SAM, drawn as
-toggleable layers over the image, with Dice / IoU when a ground truth is given, and timings."""
+toggleable layers over the image, with Dice / IoU when a ground truth is given, and timings.
+A new image (uploaded, picked or cleared) forgets the last one's ground truth, overlay and
+metrics: a ground truth is scored only against the image it belongs to."""
 
 from __future__ import annotations
 
@@ -71,8 +73,10 @@ class PredictView:
     def _wire(self):
         show_truth = self.toggles[3]
         self.dataset.change(safe(self.images_of), self.dataset, self.pick)
-        self.pick.change(safe(self.load_picked, 3), [self.dataset, self.pick], [self.image, self.truth, self.picked])
-        self.image.upload(lambda: None, None, self.picked)  # an upload replaces a picked image
+        forgotten = [self.truth, self.state, self.shown, self.metrics]  # what belongs to the last image
+        self.pick.change(safe(self.load_picked, 6), [self.dataset, self.pick], [self.image, self.picked, *forgotten])
+        for event in (self.image.upload, self.image.clear):  # an upload replaces a picked image
+            event(forget, None, [self.pick, self.picked, *forgotten])
         self.truth.change(lambda t: gr.update(value=t is not None), self.truth, show_truth)
         self.run.click(self.predict, [self.image, self.truth, self.picked, self.model, self.mode, self.kinds,
                                       *self.toggles], [self.state, self.shown, self.metrics])
@@ -97,13 +101,15 @@ class PredictView:
                          value=None)
 
     def load_picked(self, dataset_id, image_id):
-        """A dataset image and its ground truth (when it has one) into the inputs."""
+        """A dataset image into the inputs, with its own ground truth (when it has one) in place
+        of the last image's, and no overlay or metrics of the last image. Answers (image,
+        picked, ground truth, result, overlay, metrics)."""
         if not dataset_id or not image_id:
-            return gr.update(), gr.update(), None
+            return gr.update(), None, *(gr.update(),) * 4
         data = self.api.image_png(int(dataset_id), int(image_id))
         gt = self.api.mask_png(int(dataset_id), int(image_id), "mask")
         truth = Image.open(io.BytesIO(gt)).convert("L") if gt else None
-        return rgb(data), truth, (f"image-{image_id}.png", data)
+        return rgb(data), (f"image-{image_id}.png", data), truth, {}, None, ""
 
     def predict(self, image, truth, picked, model, mode, kinds, *toggles):
         if image is None:
@@ -129,6 +135,12 @@ class PredictView:
             result.update(sam=refined["mask_png"], prompts=refined["prompts"])
             result["answers"]["refine"] = refined
         return result
+
+
+def forget():
+    """A new image from the user: no picked dataset image, and none of the last image's ground
+    truth, result, overlay or metrics. Answers (pick, picked, ground truth, result, overlay, metrics)."""
+    return None, None, None, {}, None, ""
 
 
 def draw(result: dict, show_student: bool, show_prompts: bool, show_sam: bool, show_truth: bool):

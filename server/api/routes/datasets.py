@@ -10,12 +10,24 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from kmine.text import shown
-from server.api.deps import AdminUser, DatasetDep, ImageDep, SessionDep, SettingsDep, StoreDep
+from server.api.deps import AdminUser, CurrentUser, DatasetDep, ImageDep, SessionDep, SettingsDep, StoreDep
+from server.api.schemas.choices import MaskOrigin
 from server.api.schemas.common import MAX_ID, binary, errors
-from server.api.schemas.datasets import Counts, DatasetCreated, DatasetOut, ImageOut, ImagePage, MaskOut
+from server.api.schemas.datasets import (
+    Counts,
+    DatasetCreated,
+    DatasetOut,
+    ImageOut,
+    ImagePage,
+    MaskOut,
+    MaskRef,
+    MaskSaved,
+    MaskUndone,
+    MaskVersions,
+)
 from server.api.uploads import UploadRoute, read_upload, upload_file
 from server.core.errors import BadInput
-from server.core.labels import LABEL_KINDS, latest_mask
+from server.core.labels import LABEL_KINDS, label_mask, latest_mask
 from server.core.models import Dataset
 from server.services import datasets as svc
 from server.services.uploads import Content, check_filename, read_zip
@@ -36,7 +48,7 @@ def dataset_out(session, dataset: Dataset, **more) -> DatasetOut:
 
 @router.post("", status_code=201, response_model=DatasetCreated, responses=errors(413),
              summary="Create a dataset from a zip (images/ + masks/) or from files")
-async def create_dataset(
+def create_dataset(  # not async: FastAPI runs it in its thread pool, so decoding never holds the event loop
     session: SessionDep, settings: SettingsDep, store: StoreDep,
     name: Annotated[str, Form(max_length=200, description="dataset name (1 to 200 characters)")],
     archive: Annotated[UploadFile | None, File(description="zip with images/ and optionally masks/ (same stems)")] = None,
@@ -95,6 +107,17 @@ def get_image(image: ImageDep, store: StoreDep):
     return Response(svc.image_png(store, image), media_type="image/png")
 
 
+@router.get("/{dataset_id}/images/{image_id}/masks", response_model=MaskVersions, responses=errors(404),
+            summary="The image's label versions, newest first",
+            description="Every human save and the uploaded ground truth, with who saved it (`saved_by`), when, "
+                        "from what (`origin`) and its size (`pixels`, `sha256`); an undone save stays, marked "
+                        "`reverted_at`. `label_id`: the version that is the label now.")
+def list_masks(image: ImageDep, session: SessionDep):
+    label = label_mask(session, image.id)
+    return MaskVersions(image_id=image.id, label_id=label.id if label else None,
+                        items=[MaskOut.model_validate(m) for m in svc.mask_versions(session, image)])
+
+
 @router.get("/{dataset_id}/images/{image_id}/{which}", response_class=Response,
             responses={**binary("image/png", "The mask as PNG (0/255, the image's size)",
                                 {"X-Mask-Kind": "the mask's kind", "X-Mask-Id": "the mask's id"}), **errors(404)},
@@ -113,9 +136,28 @@ def get_mask(image: ImageDep, session: SessionDep, store: StoreDep,
                     headers={"X-Mask-Kind": mask.kind, "X-Mask-Id": str(mask.id)})
 
 
-@router.put("/{dataset_id}/images/{image_id}/mask", response_model=MaskOut, responses=errors(404, 413),
-            summary="Put or replace the image's mask (a human label)")
-async def put_mask(image: ImageDep, session: SessionDep, settings: SettingsDep, store: StoreDep,
-                   mask: Annotated[UploadFile, File(description="mask image of the image's size; foreground >= 128")]):
+@router.put("/{dataset_id}/images/{image_id}/mask", response_model=MaskSaved, responses=errors(404, 409, 413),
+            summary="Save a new version of the image's label (a human mask)",
+            description="Earlier versions stay (GET …/masks lists them; POST …/mask/undo undoes this save). "
+                        "`replaced`: the label this save replaced, e.g. the imported `ground_truth`. "
+                        "An empty (all background) mask is refused with 409 unless `confirm_empty` is true.")
+def put_mask(image: ImageDep, session: SessionDep, settings: SettingsDep, store: StoreDep, user: CurrentUser,
+                   mask: Annotated[UploadFile, File(description="mask image of the image's size; foreground >= 128")],
+                   origin: Annotated[MaskOrigin | None, Form(description="what the mask was made from")] = None,
+                   confirm_empty: Annotated[bool, Form(description="true to save an empty mask as the label")] = False):
     data = read_upload(mask, settings.max_upload_bytes)
-    return svc.set_human_mask(session, store, settings, image, data, mask.filename or "mask")
+    row, replaced = svc.set_human_mask(session, store, settings, image, data, mask.filename or "mask",
+                                       saved_by=user.name, origin=origin, confirm_empty=confirm_empty)
+    return MaskSaved(**MaskOut.model_validate(row).model_dump(),
+                     replaced=MaskRef.model_validate(replaced) if replaced else None)
+
+
+@router.post("/{dataset_id}/images/{image_id}/mask/undo", response_model=MaskUndone, responses=errors(404, 409),
+             summary="Undo the image's newest human save",
+             description="The save is kept, marked `reverted_at` / `reverted_by`, and the version before it is the "
+                         "label again (the imported ground truth when the only save is undone). 409 when there is "
+                         "no save to undo, or when the image would be left without a label in a split's labelled, "
+                         "val or test part.")
+def undo_mask(image: ImageDep, session: SessionDep, user: CurrentUser):
+    undone, label = svc.undo_human_mask(session, image, user.name)
+    return MaskUndone(undone=MaskOut.model_validate(undone), label=MaskOut.model_validate(label) if label else None)

@@ -50,7 +50,7 @@ def download(model: ModelDep):
 
 @router.post("", status_code=201, response_model=ModelOut, responses=errors(404, 413, 503),
              summary="Upload a kmine student checkpoint (loaded with weights_only=True)")
-async def upload(session: SessionDep, settings: SettingsDep,
+def upload(session: SessionDep, settings: SettingsDep,
                  checkpoint: Annotated[UploadFile, File(description="a best.pt written by kmine training")],
                  dataset_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
                  name: Annotated[str, Form(max_length=200)] = ""):

@@ -17,7 +17,7 @@ from kmine.student.encoders import ENCODERS
 from kmine.teacher import TEACHER_NAMES
 from kmine.training.config import SCHEDULES
 from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES
-from server.core.models import JOB_KINDS, JOB_STATUSES, SPLIT_PARTS
+from server.core.models import JOB_KINDS, JOB_STATUSES, MASK_KINDS, MASK_ORIGINS, SPLIT_PARTS
 
 if TYPE_CHECKING:
     Encoder = str
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     JobKind = str
     JobStatus = str
     SplitPart = str
+    MaskKind = str
+    MaskOrigin = str
 else:
     Encoder = Literal[tuple(ENCODERS)]
     Teacher = Literal[TEACHER_NAMES]
@@ -49,3 +51,5 @@ else:
     JobKind = Literal[JOB_KINDS]
     JobStatus = Literal[JOB_STATUSES]
     SplitPart = Literal[SPLIT_PARTS]
+    MaskKind = Literal[MASK_KINDS]
+    MaskOrigin = Literal[MASK_ORIGINS]

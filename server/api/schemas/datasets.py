@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from server.api.schemas.choices import MaskKind, MaskOrigin
 from server.api.schemas.common import Answer, IsoDatetime
 
 
@@ -50,8 +51,38 @@ class ImagePage(Answer):
     items: list[ImageOut]
 
 
-class MaskOut(Answer):
+class MaskRef(Answer):
     id: int
+    kind: MaskKind
+
+
+class MaskOut(MaskRef):
+    """One stored version of an image's mask: masks are never deleted; an undone save is kept,
+    marked reverted."""
+
     image_id: int
-    kind: str
-    sha256: str
+    sha256: str = Field(description="SHA-256 of the stored PNG")
+    created_at: IsoDatetime
+    saved_by: str | None = Field(description="the name of the API token that saved it (none for older masks)")
+    origin: MaskOrigin | None = Field(description="what it was made from: sam, brush, student, pseudo_label, "
+                                                  "file (as the saving client said) or imported (uploaded)")
+    pixels: int | None = Field(description="foreground pixels (none for masks saved before they were counted)")
+    reverted_at: IsoDatetime | None = Field(description="when its save was undone: it is then no label any more")
+    reverted_by: str | None = Field(description="the name of the API token that undid it")
+
+
+class MaskSaved(MaskOut):
+    replaced: MaskRef | None = Field(description="the label this save replaced (a ground_truth one is the "
+                                                 "imported truth), or none when the image had no label")
+
+
+class MaskVersions(Answer):
+    image_id: int
+    label_id: int | None = Field(description="the version that is the image's label now, if any")
+    items: list[MaskOut] = Field(description="its label versions (human and ground_truth), newest first, "
+                                             "undone ones included")
+
+
+class MaskUndone(Answer):
+    undone: MaskOut = Field(description="the human save undone (kept, now marked reverted)")
+    label: MaskOut | None = Field(description="the image's label now (the earlier version), or none")

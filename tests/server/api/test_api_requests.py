@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service_fixtures import covid_zip
+from service_fixtures import assert_error, covid_zip
 
 BIG = 2**63
 TRAIN = {"schedule": "supervised", "max_epochs": 2, "size": 64, "batch_size": 4, "lr": 1e-3, "augment": False,
@@ -23,18 +23,6 @@ def png(w=32, h=24) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def assert_error(r, status: int, words: str = ""):
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) <= {"detail", "errors"} and isinstance(body["detail"], str), body
-    detail = body["detail"]
-    assert detail and "\n" not in detail and " at 0x" not in detail and "Value error," not in detail, detail
-    assert words in detail, (words, detail)
-    if status == 422 and "errors" in body:
-        assert all(set(e) == {"loc", "msg", "type"} for e in body["errors"]), body["errors"]
-    return body
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
 """server/core/labels.py on PostgreSQL: an image's label is its newest human mask, else its
-newest ground truth; pseudo-labels and predictions never count."""
+newest ground truth; pseudo-labels and predictions never count, nor does an undone save."""
 
 from __future__ import annotations
 
 import io
 
 import numpy as np
+import pytest
 from PIL import Image as PILImage
 
 from service_fixtures import covid_entries
@@ -22,9 +23,10 @@ def png_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
 
 def test_label_rule(db_session, migrated):
     from server.core import labels
+    from server.core.errors import BadInput
     from server.core.models import Image, Mask
     from server.core.storage import BlobStore
-    from server.services.datasets import import_dataset, set_human_mask
+    from server.services.datasets import import_dataset, set_human_mask, undo_human_mask
 
     store = BlobStore(migrated.blobs_dir)
     entries = covid_entries(4)
@@ -51,12 +53,16 @@ def test_label_rule(db_session, migrated):
     assert unannotated.id not in labels.annotated_image_ids(db_session, dataset.id)
 
     # a human correction overrides the ground truth, and the newest correction wins
-    one = set_human_mask(db_session, store, migrated, first, png_mask(first.width, first.height, (5, 5, 40, 40)), "a.png")
-    two = set_human_mask(db_session, store, migrated, first, png_mask(first.width, first.height, (9, 9, 30, 30)), "b.png")
-    assert one.id < two.id and labels.label_mask(db_session, first.id).id == two.id
+    one, replaced = set_human_mask(db_session, store, migrated, first,
+                                   png_mask(first.width, first.height, (5, 5, 40, 40)), "a.png")
+    assert replaced.id == truth.id and one.pixels == 35 * 35 and truth.origin == "imported"
+    two, replaced = set_human_mask(db_session, store, migrated, first,
+                                   png_mask(first.width, first.height, (9, 9, 30, 30)), "b.png")
+    assert one.id < two.id and replaced.id == one.id and labels.label_mask(db_session, first.id).id == two.id
     # a human mask labels an image that had none
-    human = set_human_mask(db_session, store, migrated, unannotated,
-                           png_mask(unannotated.width, unannotated.height, (1, 1, 20, 20)), "c.png")
+    human, replaced = set_human_mask(db_session, store, migrated, unannotated,
+                                     png_mask(unannotated.width, unannotated.height, (1, 1, 20, 20)), "c.png")
+    assert replaced is None
     assert labels.label_mask(db_session, unannotated.id).id == human.id
     assert labels.annotated_count(db_session, dataset.id) == len(rows)
 
@@ -69,3 +75,20 @@ def test_label_rule(db_session, migrated):
     assert labels.latest_mask(db_session, first.id, ("ground_truth",)).id == truth.id
     assert labels.latest_mask(db_session, first.id, ("pseudo_label",)) is None
     assert db_session.get(Image, first.id).dataset_id == dataset.id
+
+    # an undone save is kept, marked, and is no label: the version before it is the label again
+    undone, label = undo_human_mask(db_session, first, "reviewer")
+    assert (undone.id, label.id, undone.reverted_by) == (two.id, one.id, "reviewer") and undone.reverted_at
+    undone, label = undo_human_mask(db_session, first)
+    assert undone.id == one.id and label.id == truth.id  # the imported ground truth again
+    assert labels.latest_mask(db_session, first.id, ("human",)) is None
+    undone, label = undo_human_mask(db_session, unannotated)  # its only label: it is unannotated again
+    assert undone.id == human.id and label is None
+    assert unannotated.id not in labels.annotated_image_ids(db_session, dataset.id)
+    assert labels.annotated_count(db_session, dataset.id) == len(rows) - 1
+    batch = labels.label_masks(db_session, ids)
+    assert batch[first.id].id == truth.id and unannotated.id not in batch
+    with pytest.raises(BadInput, match="nothing to undo") as refused:
+        undo_human_mask(db_session, first)
+    assert refused.value.status == 409
+    assert all(db_session.get(Mask, m.id) is not None for m in (one, two, human))  # nothing is deleted
