@@ -157,8 +157,8 @@ def in_process(checkpoint: Path, images: list[tuple[str, bytes]], mode: str, thr
     from kmine.teacher import build_teacher
 
     torch.set_num_threads(threads)
-    teacher = build_teacher("mobilesam", cache=True) if mode == "refine" else None
-    predictor = Predictor.from_checkpoint(checkpoint, teacher=teacher)
+    teacher = build_teacher("mobilesam") if mode == "refine" else None  # encodings cached in memory
+    predictor = Predictor.from_checkpoint(checkpoint, teacher=teacher, trace=True)  # as server.core.runtime builds it
     rgbs = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in images:
@@ -215,6 +215,7 @@ def main() -> None:
     parser.add_argument("--modes", default="student,refine")
     parser.add_argument("--training", action="store_true", help="also measure with a training job running")
     parser.add_argument("--phase-limit", type=float, default=600, help="seconds a phase may take at most")
+    parser.add_argument("--data-dir", type=Path, help="reuse this data folder (its demo model) instead of a fresh one")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -222,7 +223,9 @@ def main() -> None:
     images = [(p.name, p.read_bytes()) for p in sorted((DEMO / "images").iterdir())]
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="kmine-load-") as tmp:
-        server = Server(Path(tmp), limit_s=300)
+        if args.data_dir:
+            args.data_dir.mkdir(parents=True, exist_ok=True)
+        server = Server(args.data_dir or Path(tmp), limit_s=300)
         try:
             model = server.wait_model(limit_s=1200)
             threads = server.torch_threads()

@@ -148,10 +148,11 @@ def test_bad_user_prompts_are_named(kwargs, message):
         user_prompt_set((300, 400), **kwargs)
 
 
-@pytest.mark.parametrize("student_batch", [1, 2, 8])
-def test_batched_student_passes_give_each_image_its_own_answer(student_batch):
+@pytest.mark.parametrize("student_batch, trace", [(1, False), (2, False), (8, False), (1, True), (8, True)])
+def test_batched_student_passes_give_each_image_its_own_answer(student_batch, trace):
     """Images of one working shape share a forward pass (``student_batch`` at a time), others
-    go alone; each answer is the one the image gets by itself, in the order given."""
+    go alone; each answer is the one the image gets by itself (eagerly), in the order given;
+    a traced student (traced at one shape) answers every shape as the eager one does."""
     from kmine.student import build_student
 
     torch.manual_seed(0)
@@ -161,9 +162,27 @@ def test_batched_student_passes_give_each_image_its_own_answer(student_batch):
     images = [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for shape in shapes]
     alone = Predictor(student, size=64).student_probs(images[:1]) + [
         Predictor(student, size=64).student_prob(image) for image in images[1:]]
-    together = Predictor(student, size=64, student_batch=student_batch).student_probs(images)
+    batched = Predictor(student, size=64, student_batch=student_batch, trace=trace)
+    assert isinstance(batched._forward, torch.jit.ScriptModule) == trace  # traced indeed, not the fallback
+    together = batched.student_probs(images)
     for one, many, shape in zip(alone, together, shapes):
         assert many.shape == shape
-        np.testing.assert_allclose(many, one, atol=1e-5)
+        np.testing.assert_allclose(many, one, atol=1e-4)
     results = Predictor(student, size=64, student_batch=student_batch).predict_batch(images, "student")
     assert [r.prob.shape for r in results] == shapes and all("student" in r.timings_ms for r in results)
+
+
+def test_a_huge_image_is_predicted_on_a_bounded_copy_and_answered_at_full_size():
+    """Over MAX_WORK_PIXELS the work happens on a scaled-down copy (bounded memory and time);
+    the mask and the prompts still come back in the input's own pixels."""
+    from kmine.data import MAX_WORK_PIXELS
+
+    h, w = 2400, 3000  # 7.2 megapixels
+    image, disc = _disc_image(h, w, cy=1500, cx=900, r=500)
+    p = Predictor(BrightnessStudent(), size=224).predict(image, "student")
+    assert p.mask.shape == (h, w) and p.prob.size <= MAX_WORK_PIXELS
+    assert dice_iou(p.mask, disc)[0] > 0.98
+    (s,) = p.prompts
+    np.testing.assert_allclose(s.box, [400, 1000, 1400, 2000], atol=6)
+    x, y = s.points[0]
+    assert disc[int(y), int(x)]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
     from .preprocess import (
         MAX_ASPECT,
+        MAX_WORK_PIXELS,
         MIN_SIDE,
         PadMeta,
         as_rgb_uint8,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
         resize_shortest_pad,
         uncrop_mask,
         unpad_resize,
+        upscale_mask,
+        work_copy,
     )
     from .splits import (
         SUBSETS,
@@ -60,9 +63,9 @@ else:
                     "draw_dihedral", "invert_dihedral", "random_dihedral"),
         "dataset": ("IMAGE_EXTENSIONS", "DataError", "DatasetIndex", "Problem", "Sample", "image_size",
                     "load_image", "load_mask", "mask_png", "scan_dataset"),
-        "preprocess": ("MAX_ASPECT", "MIN_SIDE", "PadMeta", "as_rgb_uint8", "check_image_shape", "resize",
-                       "resize_mask_shortest_center_crop", "resize_shortest_center_crop",
-                       "resize_shortest_pad", "uncrop_mask", "unpad_resize"),
+        "preprocess": ("MAX_ASPECT", "MAX_WORK_PIXELS", "MIN_SIDE", "PadMeta", "as_rgb_uint8", "check_image_shape",
+                       "resize", "resize_mask_shortest_center_crop", "resize_shortest_center_crop",
+                       "resize_shortest_pad", "uncrop_mask", "unpad_resize", "upscale_mask", "work_copy"),
         "splits": ("SUBSETS", "Split", "SplitError", "check_split_against", "load_split", "make_split", "save_split"),
         "torch_dataset": ("SegmentationSet", "collate_segmentation"),
     })

@@ -148,6 +148,28 @@ def check_image_shape(height: int, width: int) -> None:
                          f"at most {MAX_ASPECT:.0f} times is accepted")
 
 
+# Prediction works on a copy of at most this many pixels (2048 × 2048; SAM sees 1024 px on the
+# longest side anyway): at 64 megapixels the full-size probability maps and SAM's masks for each
+# prompt set took GBs and tens of CPU seconds (benchmarks/hostile.py).
+MAX_WORK_PIXELS = 2048 * 2048
+
+
+def work_copy(image: np.ndarray) -> np.ndarray:
+    """``image`` itself when it has at most :data:`MAX_WORK_PIXELS` pixels, else a copy scaled
+    down to about that many, its aspect kept."""
+    h, w = image.shape[:2]
+    if h * w <= MAX_WORK_PIXELS:
+        return image
+    scale = (MAX_WORK_PIXELS / (h * w)) ** 0.5
+    return resize(image, max(1, int(h * scale)), max(1, int(w * scale)))
+
+
+def upscale_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(h, w) bool -> (height, width) bool, bilinear then thresholded, through uint8 (a
+    float copy at a large target size would take four times the memory)."""
+    return resize(mask.astype(np.uint8) * 255, height, width) >= 128
+
+
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     """(H, W) or (H, W, 1|3) uint8 -> contiguous (H, W, 3) uint8.
 

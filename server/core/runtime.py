@@ -116,7 +116,7 @@ class Runtime:
             return self._students[key]
         self.set_threads()
         predictor = Predictor.from_checkpoint(verified_checkpoint(model), device=self.device,
-                                              student_batch=self.student_batch)
+                                              student_batch=self.student_batch, trace=True)
         self._students[key] = predictor
         while len(self._students) > self.max_models:
             self._students.popitem(last=False)
