@@ -104,10 +104,6 @@ class InferenceLane:
             return batch
 
     def _loop(self) -> None:
-        import os
-        import sys
-        if os.environ.get("KMINE_SWITCH"):
-            sys.setswitchinterval(float(os.environ["KMINE_SWITCH"]))
         while (batch := self._next_batch()) is not None:
             live = [c for c in batch if c.future.set_running_or_notify_cancel()]
             if not live:
