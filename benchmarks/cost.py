@@ -113,9 +113,11 @@ def main() -> None:
     split = _subsplit(args.n, args.val, args.work)
     images = [load_image(KVASIR / "images" / f"{stem}.jpg") for stem in json.loads(split.read_text())["val"][:8]]
     if args.student:
-        _write(args, {"student": str(args.student), "prediction": prediction_costs(args.student, images, args.repeats, args.device)})
+        prediction = prediction_costs(args.student, images, args.repeats, args.device)
+        _write(args, {"student": str(args.student), "prediction": prediction})
         return
-    base = dict(data=str(KVASIR), split=str(split), size=args.size, lr=3e-4, max_epochs=args.epochs, early_stop=99, device=args.device)
+    base = dict(data=str(KVASIR), split=str(split), size=args.size, lr=3e-4, max_epochs=args.epochs, early_stop=99,
+                device=args.device)
 
     # One supervised student for every arm to start from (1 epoch on the labelled half).
     warm = _arm("warm-start", TrainConfig(**{**base, "max_epochs": 1}, schedule="supervised"), args.work, None)
@@ -128,7 +130,8 @@ def main() -> None:
         return build_teacher("mobilesam", device=args.device, cache=EncodingCache(max_items=0))
 
     arms = [
-        _arm("supervised", TrainConfig(**{**base, "split": str(args.work / "cost-split-all.json")}, schedule="supervised"), args.work, None),
+        _arm("supervised", TrainConfig(**{**base, "split": str(args.work / "cost-split-all.json")}, schedule="supervised"),
+             args.work, None),
         _arm("one-time", TrainConfig(**base, schedule="one-time"), args.work, init),
         _arm("continuous-cache", TrainConfig(**base, schedule="continuous"), args.work, init),
         # The paper's pseudo-labels (no TTA, SAM on the training crop): the cache's own cost.
