@@ -103,10 +103,10 @@ class Runtime:
                 "cache_dir": str(self.settings.encodings_dir)}
 
     @property
-    def student_batch(self) -> int:
-        """Same-shape images per student forward pass: ``KMINE_STUDENT_BATCH``, else 8 on a GPU
-        and 1 on a CPU (where batching measured slower: benchmarks/load.py)."""
-        return self.settings.student_batch or (8 if self.device.startswith("cuda") else 1)
+    def batch(self) -> int:
+        """Predictions run as one batch: ``KMINE_PREDICT_BATCH``, else 8 on a GPU and 1 on a CPU
+        (where a batched student pass and a batched SAM decode measured slower: benchmarks/load.py)."""
+        return self.settings.predict_batch or (8 if self.device.startswith("cuda") else 1)
 
     def predictor(self, model: Model | ModelFiles) -> Predictor:
         """``model``'s student, loaded once and checked against its checksum."""
@@ -116,7 +116,7 @@ class Runtime:
             return self._students[key]
         self.set_threads()
         predictor = Predictor.from_checkpoint(verified_checkpoint(model), device=self.device,
-                                              student_batch=self.student_batch, trace=True)
+                                              student_batch=self.batch, trace=True)
         self._students[key] = predictor
         while len(self._students) > self.max_models:
             self._students.popitem(last=False)

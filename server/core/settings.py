@@ -60,9 +60,9 @@ class Settings(BaseSettings):
                          "(kmine serve gives half to the API and half to its local worker)")
     max_waiting_predictions: int = Field(default=16, ge=1, le=10_000,
                                          description="model calls that may wait; more are answered 503 + Retry-After")
-    predict_batch: int = Field(default=8, ge=1, le=256, description="waiting predictions of one model run as one batch")
-    student_batch: int = Field(default=0, ge=0, le=256,
-                               description="same-shape images per student pass; 0: 8 on a GPU, 1 on a CPU")
+    predict_batch: int = Field(default=0, ge=0, le=256, description="predictions that wait together and run as one "
+                               "batch (one student pass, one SAM decode); 0: 8 on a GPU, 1 on a CPU (batching measured "
+                               "slower there: benchmarks/load.py)")
 
     # jobs
     job_lease_seconds: int = 120

@@ -37,7 +37,7 @@ class PredictionService:
 
     def __init__(self, settings: Settings, max_models: int = 4):
         self.runtime = Runtime(settings, max_models=max_models)
-        self.lane = InferenceLane(capacity=settings.max_waiting_predictions, max_batch=settings.predict_batch)
+        self.lane = InferenceLane(capacity=settings.max_waiting_predictions, max_batch=self.runtime.batch)
         self.max_models = max_models
         # (model id, checksum) -> image sha256 -> disagreement record
         self._scores: OrderedDict[tuple, dict[str, dict]] = OrderedDict()

@@ -22,13 +22,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def lane_client(migrated, client, tmp_path_factory):
-    """An app of its own (two calls may wait) and the id of a real student uploaded to it."""
+    """An app of its own (two calls may wait, eight run as one batch, on a CPU too) and the id
+    of a real student uploaded to it."""
     from kmine.student import build_student, save_student
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("lane") / "best.pt"
     save_student(build_student(pretrained=False), path, {"config": {"size": 64}})
-    settings = migrated.model_copy(update={"max_waiting_predictions": 2})
+    settings = migrated.model_copy(update={"max_waiting_predictions": 2, "predict_batch": 8})
     with TestClient(create_app(settings, prepare=False), headers=client.headers) as c:
         r = c.post("/api/v1/models", files={"checkpoint": ("best.pt", path.read_bytes())}, data={"name": "lane"})
         assert r.status_code == 201, r.text
