@@ -101,6 +101,11 @@ def test_options_are_read_and_their_failure_is_a_message(api, settings):
     assert options["schedules"] == list(SCHEDULES) and options["mining_schedules"] == list(MINING_SCHEDULES)
     assert options["modes"] == list(MODES)
     assert options["limits"]["max_files"] == settings.max_files
+    assert options["limits"]["max_waiting_predictions"] == settings.max_waiting_predictions
+    from kmine.data import MAX_ASPECT, MAX_WORK_PIXELS, MIN_SIDE
+
+    assert (options["limits"]["min_image_side"], options["limits"]["max_image_aspect"],
+            options["limits"]["max_work_pixels"]) == (MIN_SIDE, MAX_ASPECT, MAX_WORK_PIXELS)
     with pytest.raises(ApiError, match="cannot reach the server"):
         unreachable().options()
 

@@ -15,7 +15,7 @@ router = APIRouter(tags=["options"])
 
 @router.get("/options", response_model=Options, summary="Choices and limits a client meets")
 def options(settings: SettingsDep) -> Options:
-    from kmine.data import SUBSETS
+    from kmine.data import MAX_ASPECT, MAX_WORK_PIXELS, MIN_SIDE, SUBSETS
     from kmine.evaluation import FRAMES
     from kmine.predict import MODES
     from kmine.prompts import PROMPT_CHOICES
@@ -26,5 +26,6 @@ def options(settings: SettingsDep) -> Options:
         prompt_kinds=list(PROMPT_CHOICES), teachers=list(TEACHER_NAMES), default_teacher=DEFAULT_TEACHER,
         schedules=list(SCHEDULES), mining_schedules=list(MINING_SCHEDULES), modes=list(MODES),
         frames=list(FRAMES), subsets=list(SUBSETS),
-        limits=Limits(**{name: getattr(settings, name) for name in Limits.model_fields}),
+        limits=Limits(**{name: getattr(settings, name) for name in Limits.model_fields if hasattr(settings, name)},
+                      min_image_side=MIN_SIDE, max_image_aspect=MAX_ASPECT, max_work_pixels=MAX_WORK_PIXELS),
     )

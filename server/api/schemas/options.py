@@ -12,6 +12,11 @@ class Limits(BaseModel):
     max_zip_ratio: float = Field(description="largest compression ratio of one zip entry")
     max_image_pixels: int = Field(description="largest width × height of an image")
     max_checkpoint_bytes: int = Field(description="largest uploaded model checkpoint")
+    max_waiting_predictions: int = Field(description="model calls that may wait; beyond, 503 with Retry-After")
+    min_image_side: int = Field(description="shortest side an image may have, in pixels")
+    max_image_aspect: float = Field(description="most times one side of an image may be longer than the other")
+    max_work_pixels: int = Field(description="a larger image is predicted on a copy scaled down to this many pixels "
+                                             "(the answer still has the image's own size)")
 
 
 class Options(BaseModel):
