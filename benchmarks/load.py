@@ -192,6 +192,24 @@ def judge(results: dict, key: str) -> dict:
     return targets
 
 
+def markdown(report: dict) -> str:
+    """The report as BENCHMARKS.md tables: each measurement, then each ratio with its target."""
+    lines = ["| condition / mode / where | clients | requests | throughput (/s) | p50 (ms) | p95 (ms) | "
+             "/health/live p99 (ms) | errors |", "|---|---|---|---|---|---|---|---|"]
+    for key, r in report["results"].items():
+        if not isinstance(r, dict):
+            continue
+        cells = [key, r.get("clients", "in process"), r["requests"], f"{r['throughput_per_s']:.2f}",
+                 *(f"{r[k]:.0f}" if k in r else "" for k in ("p50_ms", "p95_ms")),
+                 f"{r['health_p99_ms']:.1f}" if "health_p99_ms" in r else "", r.get("errors", "")]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["", "| ratio | value | target | met |", "|---|---|---|---|"]
+    for key, rows in report["targets"].items():
+        for name, row in rows.items():
+            lines.append(f"| {key}: {name} | {row['value']:.3f} | {row['target']:g} | {'yes' if row['met'] else 'no'} |")
+    return "\n".join(lines)
+
+
 def start_training(server: Server, dataset_id: int, limit_s: float) -> int:
     """A long training job on the local worker; returns once it trains (its first epoch logged)."""
     split = server.http.post(f"/api/v1/datasets/{dataset_id}/splits", json={
@@ -217,7 +235,11 @@ def main() -> None:
     parser.add_argument("--phase-limit", type=float, default=600, help="seconds a phase may take at most")
     parser.add_argument("--data-dir", type=Path, help="reuse this data folder (its demo model) instead of a fresh one")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--table-from", type=Path, help="print the markdown tables of an earlier report and exit")
     args = parser.parse_args()
+    if args.table_from:
+        print(markdown(json.loads(args.table_from.read_text())))
+        return
 
     modes = args.modes.split(",")
     images = [(p.name, p.read_bytes()) for p in sorted((DEMO / "images").iterdir())]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kmine.data import as_rgb_uint8, check_image_shape, resize_shortest_pad, unpad_resize, upscale_mask, work_copy
+from kmine.data import PadMeta, as_rgb_uint8, check_image_shape, resize_shortest_pad, unpad_resize, upscale_mask, work_copy
 from kmine.prompts import PromptConfig, PromptSet, extract_prompts, without_points
 from kmine.teacher.types import Teacher
 from kmine.text import shown
@@ -109,24 +109,47 @@ class Predictor:
         return self.student_probs([image])[0]
 
     def student_probs(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """Each (H, W[, 3]) image's (H, W) float32 probabilities at its full size. Images whose
-        padded working shapes are equal go through the student together, ``student_batch`` at a time."""
+        """Each (H, W[, 3]) image's (H, W) float32 probabilities at its full size (the student
+        alone; images of one padded shape go through it together, ``student_batch`` at a time)."""
+        ready = [Prepared.of(as_rgb_uint8(image), self.size, bounded=False) for image in images]
+        return [unpad_resize(out, r.meta) for r, out in zip(ready, self.forward(ready))]
+
+    def prepare(self, image: np.ndarray) -> Prepared:
+        """The CPU work before the student (checks, the bounded copy, scaling, padding): no model
+        runs, so a server does it outside the thread that runs its models."""
+        image = as_rgb_uint8(image)
+        check_image_shape(*image.shape[:2])
+        return Prepared.of(image, self.size)
+
+    def forward(self, ready: list[Prepared]) -> list[np.ndarray]:
+        """The student's pass alone: each prepared image's (padded h, padded w) float32
+        probabilities, in order. Images of one padded shape go together, ``student_batch`` at a time."""
         import torch
 
-        padded = [resize_shortest_pad(image, self.size) for image in images]
         groups: dict[tuple[int, ...], list[int]] = {}
-        for i, (array, _) in enumerate(padded):
-            groups.setdefault(array.shape, []).append(i)
-        probs: list[np.ndarray] = [np.empty(0, np.float32)] * len(images)
+        for i, r in enumerate(ready):
+            groups.setdefault(r.padded.shape, []).append(i)
+        outs: list[np.ndarray] = [np.empty(0, np.float32)] * len(ready)
         for members in groups.values():
             for start in range(0, len(members), self.student_batch):
                 chunk = members[start:start + self.student_batch]
-                x = torch.from_numpy(np.stack([padded[i][0] for i in chunk])).permute(0, 3, 1, 2).to(self.device)
+                x = torch.from_numpy(np.stack([ready[i].padded for i in chunk])).permute(0, 3, 1, 2).to(self.device)
                 with torch.inference_mode():
                     out = torch.sigmoid(self._forward(x).float())[:, 0].cpu().numpy()
                 for i, prob in zip(chunk, out):
-                    probs[i] = unpad_resize(prob, padded[i][1])
-        return probs
+                    outs[i] = prob
+        return outs
+
+    def finish(self, ready: Prepared, out: np.ndarray, mode: str, config: PromptConfig | None = None,
+               student_ms: float = 0.0) -> Prediction:
+        """The CPU work after the student: probabilities at the working size, the mask, the
+        prompts. In refine mode the teacher's part (:func:`refine`) comes next; then
+        :meth:`full_size`."""
+        prob = unpad_resize(out, ready.meta)
+        t0 = time.perf_counter()
+        prompts = extract_prompts(prob, config if config is not None else self.prompts, self.rng)
+        timings = {"student": student_ms + (time.perf_counter() - t0) * 1e3}
+        return Prediction(prob, prob >= 0.5, None, prompts, mode, timings)
 
     def predict(self, image: np.ndarray, mode: str = "student", *, teacher: Teacher | None = None,
                 prompts: PromptConfig | None = None) -> Prediction:
@@ -138,7 +161,9 @@ class Predictor:
         """Predict several images. ``teacher`` and ``prompts`` override this Predictor's own for
         this call. In refine mode the teacher encodes the uncached images in batches and decodes
         every image's prompts in one batched pass; ``timings_ms`` then holds each image's share
-        of the batch's teacher time, and ``teacher_encodes`` the batch's count."""
+        of the batch's teacher time, and ``teacher_encodes`` the batch's count. The steps, for a
+        caller that runs them in different threads: :meth:`prepare`, :meth:`forward`,
+        :meth:`finish`, :func:`refine`, :func:`full_size`."""
         if mode not in MODES:
             raise ValueError(f"mode {shown(mode)} unknown; choose one of {', '.join(MODES)}")
         refiner = None  # the teacher in refine mode
@@ -146,28 +171,48 @@ class Predictor:
             refiner = teacher if teacher is not None else self.teacher
             if refiner is None:
                 raise ValueError("refine mode needs a teacher; pass teacher=build_teacher(...)")
-        config = prompts if prompts is not None else self.prompts
-        images = [as_rgb_uint8(image) for image in images]
-        for image in images:
-            check_image_shape(*image.shape[:2])
-        works = [work_copy(image) for image in images]  # a huge image is predicted on a smaller copy
-        results = self._students(works, mode, config)
-        if refiner is not None:
-            _refine(refiner, works, results)
-        for result, image, work in zip(results, images, works):
-            if work is not image:
-                _to_full_size(result, *image.shape[:2])
-        return results
-
-    def _students(self, images: list[np.ndarray], mode: str, config: PromptConfig) -> list[Prediction]:
-        """The student's part for each image; ``timings_ms['student']`` is each image's share."""
+        ready = [self.prepare(image) for image in images]
         t0 = time.perf_counter()
-        probs = self.student_probs(images)
-        results = [Prediction(prob, prob >= 0.5, None, extract_prompts(prob, config, self.rng), mode) for prob in probs]
-        share = (time.perf_counter() - t0) * 1e3 / max(1, len(images))
-        for result in results:
-            result.timings_ms["student"] = share
-        return results
+        outs = self.forward(ready)
+        share = (time.perf_counter() - t0) * 1e3 / max(1, len(ready))
+        results = [self.finish(r, out, mode, prompts, share) for r, out in zip(ready, outs)]
+        if refiner is not None:
+            refine(refiner, ready, results)
+        return [full_size(r, result) for r, result in zip(ready, results)]
+
+
+@dataclass
+class Prepared:
+    """An image made ready for the student.
+
+    image: (H, W, 3) uint8 RGB, the input; work: it, or for an image over
+    :data:`kmine.data.MAX_WORK_PIXELS` a copy scaled down to that many pixels (what is
+    predicted on); padded: (H', W', 3) the student's input (shortest side its size, padded to
+    multiples of 32); meta: how to map the student's output back to ``work``.
+    """
+
+    image: np.ndarray
+    work: np.ndarray
+    padded: np.ndarray
+    meta: PadMeta
+
+    @classmethod
+    def of(cls, image: np.ndarray, size: int, bounded: bool = True) -> Prepared:
+        work = work_copy(image) if bounded else image
+        padded, meta = resize_shortest_pad(work, size)
+        return cls(image, work, padded, meta)
+
+
+def refine(teacher: Teacher, ready: list[Prepared], results: list[Prediction]) -> None:
+    """The teacher's masks for the students' prompts (on the working images), written into ``results``."""
+    _refine(teacher, [r.work for r in ready], results)
+
+
+def full_size(ready: Prepared, result: Prediction) -> Prediction:
+    """``result`` at the input's own size (a no-op unless it was predicted on a smaller copy)."""
+    if ready.work is not ready.image:
+        _to_full_size(result, *ready.image.shape[:2])
+    return result
 
 
 def _traced(student, size: int, device):

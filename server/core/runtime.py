@@ -9,6 +9,7 @@ life of its process: a few students (LRU) and one teacher per name.
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,7 @@ class Runtime:
         self._students: OrderedDict[tuple[int, str], Predictor] = OrderedDict()
         self._teachers: dict[str, Teacher] = {}
         self._threads_set = False
+        self._lock = threading.RLock()  # request threads and the API's inference lane both ask
 
     def set_threads(self) -> None:
         """Give torch this process's share of the cores (once; before the first model is built)."""
@@ -110,6 +112,10 @@ class Runtime:
 
     def predictor(self, model: Model | ModelFiles) -> Predictor:
         """``model``'s student, loaded once and checked against its checksum."""
+        with self._lock:
+            return self._predictor(model)
+
+    def _predictor(self, model: Model | ModelFiles) -> Predictor:
         key = (model.id, model.sha256)
         if key in self._students:
             self._students.move_to_end(key)
@@ -124,6 +130,10 @@ class Runtime:
 
     def teacher(self, name: str) -> Teacher:
         """Teacher ``name``, built once; an unknown name is refused (422), missing weights 409."""
+        with self._lock:
+            return self._teacher(name)
+
+    def _teacher(self, name: str) -> Teacher:
         if name not in self._teachers:
             from kmine.teacher import build_teacher
 

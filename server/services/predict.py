@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -22,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from kmine.data import mask_png
 from kmine.metrics import dice_iou
-from kmine.predict import Prediction, Predictor, PromptedMask, decode_prompts, user_prompt_set
+from kmine.predict import Prediction, Predictor, Prepared, PromptedMask, decode_prompts, full_size, user_prompt_set
 from kmine.prompts import PromptConfig
 from kmine.teacher import Teacher
 from server.core.errors import BadInput
@@ -58,22 +61,41 @@ class PredictionService:
         teacher = self.runtime.teacher(model_teacher(model)) if mode == "refine" else None
         return predictor, config, teacher
 
-    def submit(self, model: Model | ModelFiles, image: np.ndarray, mode: str, prompts: str | None = None) -> Future:
-        """Queue one prediction on the lane: a future of its :class:`Prediction` and the prompt
-        kinds' label; waiting predictions with the same model, mode and kinds run as one batch."""
+    def start(self, model: Model | ModelFiles, image: np.ndarray, mode: str, prompts: str | None = None) -> Pending:
+        """Begin one prediction from a request's thread: the CPU work before the model runs here,
+        the model's part is queued on the lane. Student mode queues the student's pass alone (so
+        the lane runs almost nothing but the model); refine mode the whole prediction (SAM needs
+        the student's prompts first). Waiting calls of one model, mode and kinds run as one batch."""
         files = ModelFiles.of(model)
+        key = ("predict", files.id, files.sha256, mode, prompts)
+        if mode == "student":
+            predictor, config, _ = self._options(files, mode, prompts)
+            ready = predictor.prepare(image)
+
+            def forward(items: list[Prepared]) -> list[tuple[np.ndarray, float]]:
+                t0 = time.perf_counter()
+                outs = predictor.forward(items)
+                ms = (time.perf_counter() - t0) * 1e3 / len(items)
+                return [(out, ms) for out in outs]
+
+            def finish(raw: tuple[np.ndarray, float]) -> tuple[Prediction, str]:
+                result = predictor.finish(ready, raw[0], mode, config, student_ms=raw[1])
+                return full_size(ready, result), config.label
+
+            return Pending(self.lane.submit(forward, ready, key=key), finish)
 
         def run(images: list[np.ndarray]) -> list[tuple[Prediction, str]]:
             predictor, config, teacher = self._options(files, mode, prompts)
             results = predictor.predict_batch(images, mode, teacher=teacher, prompts=config)
             return [(result, config.label) for result in results]
 
-        return self.lane.submit(run, image, key=("predict", files.id, files.sha256, mode, prompts))
+        return Pending(self.lane.submit(run, image, key=key), lambda done: done)
 
     def predict(self, model: Model, image: np.ndarray, mode: str, prompts: str | None = None,
                 truth: np.ndarray | None = None) -> dict:
         """The answer for one prediction, waiting in this (worker) thread."""
-        return self.answer(model, image, mode, self.submit(model, image, mode, prompts).result(), truth)
+        pending = self.start(model, image, mode, prompts)
+        return self.answer(model, image, mode, pending.finish(pending.future.result()), truth)
 
     @staticmethod
     def answer(model: Model | ModelFiles, image: np.ndarray, mode: str, done: tuple[Prediction, str],
@@ -133,11 +155,20 @@ class PredictionService:
         for start in range(0, len(todo), batch):  # a batch at a time: other calls run between
             chunk = todo[start:start + batch]
             rgbs = [load() for _, load in chunk]
-            futures = [self.submit(model, rgb, "refine", None) for rgb in rgbs]  # run as one batch
-            results = [future.result()[0] for future in futures]
+            pending = [self.start(model, rgb, "refine", None) for rgb in rgbs]  # run as one batch
+            results = [p.finish(p.future.result())[0] for p in pending]
             for (sha, _), result in zip(chunk, results):
                 scores[sha] = disagreement_record(result)
         return [scores[sha] for sha, _ in images]
+
+
+@dataclass
+class Pending:
+    """A prediction on its way: the lane's future, and what turns its result into the
+    (:class:`Prediction`, prompt kinds) pair, to run in the request's thread."""
+
+    future: Future
+    finish: Callable[[Any], tuple[Prediction, str]]
 
 
 def disagreement_record(result: Prediction) -> dict:

@@ -46,10 +46,11 @@ async def predict(
 ):
     # The event loop only awaits: decoding, the database and the answer's PNG run in the thread
     # pool, the model in the inference lane.
-    rgb, truth, known, model = await run_in_threadpool(_prepare, session, settings, image, mask, model_id)
     service = request.app.state.predictions
-    done = await asyncio.wrap_future(service.submit(model, rgb, mode, prompts))
-    answer = await run_in_threadpool(service.answer, model, rgb, mode, done, truth)
+    rgb, truth, known, model = await run_in_threadpool(_prepare, session, settings, image, mask, model_id)
+    pending = await run_in_threadpool(service.start, model, rgb, mode, prompts)
+    raw = await asyncio.wrap_future(pending.future)
+    answer = await run_in_threadpool(lambda: service.answer(model, rgb, mode, pending.finish(raw), truth))
     result_mask = answer.pop("_mask")
     if known:  # remember the prediction for the images this is
         await run_in_threadpool(_remember, session, store, known, model, result_mask)
