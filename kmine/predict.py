@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class Predictor:
         self.device = torch.device(device)
         self.rng = np.random.default_rng(seed)
         self.student_batch = max(1, student_batch)
-        self._forward = _traced(self.student, size, self.device) if trace else self.student
+        self._forward = _probabilities(self.student, size, self.device, trace)
 
     @classmethod
     def from_checkpoint(cls, path, teacher: Teacher | None = None, prompts: PromptConfig | None = None,
@@ -112,7 +113,7 @@ class Predictor:
         """Each (H, W[, 3]) image's (H, W) float32 probabilities at its full size (the student
         alone; images of one padded shape go through it together, ``student_batch`` at a time)."""
         ready = [Prepared.of(as_rgb_uint8(image), self.size, bounded=False) for image in images]
-        return [unpad_resize(out, r.meta) for r, out in zip(ready, self.forward(ready))]
+        return [unpad_resize(out[0].float().cpu().numpy(), r.meta) for r, out in zip(ready, self.forward(ready))]
 
     def prepare(self, image: np.ndarray) -> Prepared:
         """The CPU work before the student (checks, the bounded copy, scaling, padding): no model
@@ -121,32 +122,33 @@ class Predictor:
         check_image_shape(*image.shape[:2])
         return Prepared.of(image, self.size)
 
-    def forward(self, ready: list[Prepared]) -> list[np.ndarray]:
-        """The student's pass alone: each prepared image's (padded h, padded w) float32
-        probabilities, in order. Images of one padded shape go together, ``student_batch`` at a time."""
+    def forward(self, ready: list[Prepared]):
+        """The student's pass alone, and nothing else, so a thread that runs only this holds
+        Python's GIL for as few moments as possible (a traced student releases it for the whole
+        pass): each prepared image's (1, padded h, padded w) probability tensor, in order. Images
+        of one padded shape go together, ``student_batch`` at a time; :meth:`finish` reads them."""
         import torch
 
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, r in enumerate(ready):
             groups.setdefault(r.padded.shape, []).append(i)
-        outs: list[np.ndarray] = [np.empty(0, np.float32)] * len(ready)
-        for members in groups.values():
-            for start in range(0, len(members), self.student_batch):
-                chunk = members[start:start + self.student_batch]
-                x = torch.from_numpy(np.stack([ready[i].padded for i in chunk])).permute(0, 3, 1, 2).to(self.device)
-                with torch.inference_mode():
-                    out = torch.sigmoid(self._forward(x).float())[:, 0].cpu().numpy()
-                for i, prob in zip(chunk, out):
-                    outs[i] = prob
+        outs: list = [None] * len(ready)
+        with torch.inference_mode():
+            for members in groups.values():
+                for start in range(0, len(members), self.student_batch):
+                    chunk = members[start:start + self.student_batch]
+                    x = ready[chunk[0]].x if len(chunk) == 1 else torch.cat([ready[i].x for i in chunk])
+                    for i, out in zip(chunk, self._forward(x.to(self.device)).unbind(0)):
+                        outs[i] = out
         return outs
 
-    def finish(self, ready: Prepared, out: np.ndarray, mode: str, config: PromptConfig | None = None,
+    def finish(self, ready: Prepared, out, mode: str, config: PromptConfig | None = None,
                student_ms: float = 0.0) -> Prediction:
         """The CPU work after the student: probabilities at the working size, the mask, the
         prompts. In refine mode the teacher's part (:func:`refine`) comes next; then
         :meth:`full_size`."""
-        prob = unpad_resize(out, ready.meta)
         t0 = time.perf_counter()
+        prob = unpad_resize(out[0].float().cpu().numpy(), ready.meta)
         prompts = extract_prompts(prob, config if config is not None else self.prompts, self.rng)
         timings = {"student": student_ms + (time.perf_counter() - t0) * 1e3}
         return Prediction(prob, prob >= 0.5, None, prompts, mode, timings)
@@ -188,19 +190,23 @@ class Prepared:
     image: (H, W, 3) uint8 RGB, the input; work: it, or for an image over
     :data:`kmine.data.MAX_WORK_PIXELS` a copy scaled down to that many pixels (what is
     predicted on); padded: (H', W', 3) the student's input (shortest side its size, padded to
-    multiples of 32); meta: how to map the student's output back to ``work``.
+    multiples of 32); x: it as the student's (1, 3, H', W') uint8 input tensor; meta: how to
+    map the student's output back to ``work``.
     """
 
     image: np.ndarray
     work: np.ndarray
     padded: np.ndarray
+    x: Any
     meta: PadMeta
 
     @classmethod
     def of(cls, image: np.ndarray, size: int, bounded: bool = True) -> Prepared:
+        import torch
+
         work = work_copy(image) if bounded else image
         padded, meta = resize_shortest_pad(work, size)
-        return cls(image, work, padded, meta)
+        return cls(image, work, padded, torch.from_numpy(padded).permute(2, 0, 1)[None].contiguous(), meta)
 
 
 def refine(teacher: Teacher, ready: list[Prepared], results: list[Prediction]) -> None:
@@ -215,22 +221,34 @@ def full_size(ready: Prepared, result: Prediction) -> Prediction:
     return result
 
 
-def _traced(student, size: int, device):
-    """``student`` as a frozen TorchScript trace for inference, or ``student`` itself when it
-    cannot be traced. torch flags trace and freeze as deprecated and warns that a shape check
-    inside the model is traced as a constant (inputs are always padded to multiples of 32, so
-    it holds): those warnings say nothing to a user and are kept out of the log."""
+def _probabilities(student, size: int, device, trace: bool):
+    """``student`` with its sigmoid, one call from input to probabilities; with ``trace`` as a
+    frozen TorchScript trace (eager when it cannot be traced). torch flags trace and freeze as
+    deprecated and warns that a shape check inside the model is traced as a constant (inputs
+    are always padded to multiples of 32, so it holds): those warnings say nothing to a user
+    and are kept out of the log."""
     import warnings
 
     import torch
 
-    example = torch.zeros(1, 3, size, size, device=device)
+    class Probabilities(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.student = student
+
+        def forward(self, x):
+            return self.student(x).float().sigmoid()
+
+    model = Probabilities().eval()
+    if not trace:
+        return model
+    example = torch.zeros(1, 3, size, size, dtype=torch.uint8, device=device)
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.jit.freeze(torch.jit.trace(student, example, check_trace=False))
+            return torch.jit.freeze(torch.jit.trace(model, example, check_trace=False))
     except Exception:  # an unusual student: eager is always right
-        return student
+        return model
 
 
 def _to_full_size(result: Prediction, height: int, width: int) -> None:
