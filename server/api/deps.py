@@ -12,10 +12,10 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from server.api.permissions import refusal
 from server.api.schemas.common import MAX_ID
 from server.core.db import session_factory
 from server.core.models import ApiToken, Dataset, Image, Job, Model, Split
-from server.api.permissions import refusal
 from server.core.security import find_token, mark_used
 from server.core.settings import Settings
 from server.core.storage import BlobStore, open_store
