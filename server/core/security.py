@@ -9,7 +9,7 @@ import os
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from server.core.errors import BadInput
@@ -86,7 +86,7 @@ def revoke_token(session: Session, token_id: int) -> ApiToken:
 def ensure_admin_token(session: Session, settings: Settings) -> str | None:
     """On first start (no token at all) create an admin token and write it, readable by the
     owner only, to ``<data_dir>/admin_token``. Returns the token when one was created."""
-    if session.scalar(select(func.count()).select_from(ApiToken)):
+    if session.scalar(select(ApiToken.id).limit(1)) is not None:
         return None
     _, token = create_token(session, settings, "admin", role="admin")
     path = settings.admin_token_file
