@@ -12,8 +12,9 @@ from fastapi.responses import RedirectResponse
 
 from server.api import docs as api_docs
 from server.api import errors as api_errors
-from server.api.deps import current_token
-from server.api.routes import datasets, health, jobs, label, models, options, predict, splits
+from server.api import permissions
+from server.api.deps import authorized_token
+from server.api.routes import datasets, health, jobs, label, models, options, predict, splits, tokens
 from server.api.schemas.common import ErrorBody, errors
 from server.core.settings import Settings, get_settings
 from server.services.predict import PredictionService
@@ -114,7 +115,9 @@ def create_app(settings: Settings | None = None, prepare: bool = True) -> FastAP
         version="1",
         description="Segmentation students trained by mining SAM for pseudo-labels. Every endpoint under "
                     "`/api/v1` needs `Authorization: Bearer <token>` (the first start writes an admin token to "
-                    "`<data_dir>/admin_token`).",
+                    "`<data_dir>/admin_token`). A token's role decides what it may call (403 otherwise): `admin` "
+                    "everything, `user` all but managing tokens and deleting datasets, `worker` only "
+                    + ", ".join(f"`{m} {p}`" for m, p in sorted(permissions.WORKER_ROUTES)) + ".",
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc come from server.api.docs: their assets served here, not a CDN
         redoc_url=None,
@@ -125,11 +128,12 @@ def create_app(settings: Settings | None = None, prepare: bool = True) -> FastAP
     api_errors.install(app)
     api_docs.install(app)
 
-    # Every route under /api/v1 (but health) needs a token, and any of them may answer 401 or 422.
-    api_deps = [Depends(current_token)]
+    # Every route under /api/v1 (but health) needs a token whose role may call it (server.api.permissions),
+    # and any of them may answer 401, 403 or 422.
+    api_deps = [Depends(authorized_token)]
     for router in (datasets.router, splits.router, jobs.router, models.router, predict.router, label.router,
-                   options.router):
-        app.include_router(router, prefix="/api/v1", dependencies=api_deps, responses=errors(401, 422))
+                   options.router, tokens.router):
+        app.include_router(router, prefix="/api/v1", dependencies=api_deps, responses=errors(401, 403, 422))
     app.include_router(health.router)
     app.include_router(health.router, prefix="/api/v1")
 

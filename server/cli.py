@@ -2,19 +2,29 @@
 
 It takes the engine's commands (``kmine.cli``: split, train, predict, …) and adds the two
 that start services: ``serve`` (the API, and in embedded mode a local worker, the demo and the
-web UI) and ``worker``. Only this module knows all of ``kmine``, ``server``, ``worker`` and
+web UI) and ``worker``; and ``token`` (create, list, revoke API tokens in the configured database). Only this module knows all of ``kmine``, ``server``, ``worker`` and
 ``webui``; each of them knows less (``tests/test_architecture.py`` holds them to it).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from kmine.cli import _fail, app
+from kmine.cli import _choices, _fail, app
+from server.core.roles import TOKEN_ROLES
 
 __all__ = ["app", "main"]
+
+if TYPE_CHECKING:
+    class Role(str, Enum): ...  # built from the one list of roles, which a type checker cannot read
+else:
+    Role = _choices("Role", TOKEN_ROLES)
+token_app = typer.Typer(help="API tokens in the configured database (KMINE_DATABASE_URL, KMINE_SECRET_KEY, as "
+                             "`serve` reads them): create, list, revoke.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 
 
 @app.command()
@@ -82,6 +92,96 @@ def worker(
         run_worker(get_settings(), loglevel, hostname)
     except SettingsError as err:
         _fail(str(err))
+
+
+def _token_session():
+    """A session on the configured database, for the ``token`` commands; fails readably."""
+    from server.core.db import session_scope
+    from server.core.settings import SettingsError, get_settings
+
+    try:
+        settings = get_settings()
+        settings.check_production()
+    except SettingsError as err:
+        _fail(str(err))
+    return settings, session_scope(settings)
+
+
+def _database_failed(err: Exception) -> NoReturn:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+    _fail(f"the database cannot be used ({first}); bring it to the current schema with `alembic upgrade head` "
+          "or one start of `kmine serve`", code=1)
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="Who or what will use it, e.g. 'gpu-worker-1'.")],
+    role: Annotated[Role, typer.Option(help="admin: everything; user: all but managing tokens and deleting datasets; "
+                                            "worker: only what a job worker needs.")] = Role["user"],
+):
+    """Create a token and print it (on stdout, alone): it is shown this once, the database keeps only its hash."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from server.core.errors import BadInput
+    from server.core.security import create_token
+
+    name = name.strip()
+    if not name or len(name) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        _fail("the name must be 1 to 200 characters, without control characters")
+    settings, scope = _token_session()
+    try:
+        with scope as session:
+            row, token = create_token(session, settings, name, role.value)
+            summary = f"kmine: created token {row.id} {row.name!r} ({row.role}); it is shown only this once"
+    except BadInput as err:
+        _fail(str(err))
+    except SQLAlchemyError as err:
+        _database_failed(err)
+    typer.echo(summary, err=True)
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list():
+    """List the tokens, revoked ones too: id, name, role, when created, last used and revoked (never the tokens)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from server.core.security import list_tokens
+
+    def when(moment) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    _, scope = _token_session()
+    try:
+        with scope as session:
+            rows = [(str(t.id), t.name, t.role, when(t.created_at), when(t.last_used_at), when(t.revoked_at))
+                    for t in list_tokens(session)]
+    except SQLAlchemyError as err:
+        _database_failed(err)
+    rows.insert(0, ("id", "name", "role", "created", "last used", "revoked"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (see `kmine token list`).", min=1)]):
+    """Revoke a token: it is refused (401) from then on. The last admin token cannot be revoked."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from server.core.errors import BadInput
+    from server.core.security import revoke_token
+
+    _, scope = _token_session()
+    try:
+        with scope as session:
+            row = revoke_token(session, token_id)
+            done = f"kmine: revoked token {row.id} {row.name!r} ({row.role})"
+    except BadInput as err:
+        _fail(str(err), code=1)
+    except SQLAlchemyError as err:
+        _database_failed(err)
+    typer.echo(done)
 
 
 def main() -> None:

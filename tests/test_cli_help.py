@@ -28,6 +28,7 @@ from kmine.prompts import PROMPT_CHOICES
 from kmine.teacher import TEACHER_NAMES
 from kmine.training import SCHEDULES
 from server.cli import app
+from server.core.roles import TOKEN_ROLES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,12 +37,17 @@ HEAVY = {
     "torch", "torchvision", "segmentation_models_pytorch", "segment_anything", "mobile_sam", "timm",
     "gradio", "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "celery", "kombu", "scipy", "PIL",
 }
-COMMANDS = ["split", "train", "pretrain", "predict", "evaluate", "experiment", "demo", "serve", "worker"]
+COMMANDS = ["split", "train", "pretrain", "predict", "evaluate", "experiment", "demo", "serve", "worker", "token"]
+# Command groups and their commands (checked like the others, as "group command").
+GROUPS = {"token": ["create", "list", "revoke"]}
+LEAVES = [c for c in COMMANDS if c not in GROUPS] + [f"{g} {c}" for g, cs in GROUPS.items() for c in cs]
+NO_PARAMS = {"token list"}  # commands that take no argument or option
 # The engine's lists each command offers as choices: its help shows them in full.
 CHOICES = {
     "train": [SCHEDULES, TEACHER_NAMES, PROMPT_CHOICES],
     "predict": [MODES, TEACHER_NAMES, PROMPT_CHOICES],
     "evaluate": [(*SUBSETS, "all"), MODES, FRAMES, TEACHER_NAMES],
+    "token create": [TOKEN_ROLES],
 }
 # Packages whose __init__ re-exports lazily (kmine._lazy).
 LAZY_PACKAGES = ["kmine.data", "kmine.teacher", "kmine.training", "kmine.student"]
@@ -66,7 +72,27 @@ def heavy(imported: set[str]) -> list[str]:
 
 
 def test_every_command_is_checked():
-    assert sorted(get_command(app).commands) == sorted(COMMANDS)
+    commands = get_command(app).commands
+    assert sorted(commands) == sorted(COMMANDS)
+    for group, names in GROUPS.items():
+        assert sorted(commands[group].commands) == sorted(names)
+
+
+def command_of(name: str):
+    """The click command ``name`` names ("train", "token create")."""
+    command = get_command(app)
+    for part in name.split():
+        command = command.commands[part]
+    return command
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_group_help_lists_its_commands_without_heavy_imports(group):
+    proc, imported = run(group, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert not heavy(imported), f"`kmine {group} --help` imported {heavy(imported)}"
+    for command in GROUPS[group]:
+        assert command in proc.stdout
 
 
 def test_top_level_help_lists_the_commands_without_heavy_imports():
@@ -77,14 +103,14 @@ def test_top_level_help_lists_the_commands_without_heavy_imports():
         assert command in proc.stdout
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", LEAVES)
 def test_command_help_names_its_options_without_heavy_imports(command):
-    proc, imported = run(command, "--help")
+    proc, imported = run(*command.split(), "--help")
     assert proc.returncode == 0, proc.stderr
     assert not heavy(imported), f"`kmine {command} --help` imported {heavy(imported)}"
     help_text = proc.stdout
-    params = [p for p in get_command(app).commands[command].params if not p.hidden]
-    assert params
+    params = [p for p in command_of(command).params if not p.hidden]
+    assert bool(params) != (command in NO_PARAMS), params
     for param in params:  # every option named and described (the arguments' names are lower-cased metavars)
         assert param.opts[0] in help_text, f"`kmine {command} --help` does not name {param.opts[0]}"
         assert param.help, f"`kmine {command}`: {param.opts[0]} has no help text"
@@ -101,6 +127,8 @@ ERRORS = [
     (["train", "data", "--schedule", "nope"], "Invalid value for '--schedule'"),
     (["pretrain", "data", "--batch-size", "1"], "Invalid value for '--batch-size'"),
     (["nosuchcommand"], "No such command 'nosuchcommand'."),
+    (["token", "create", "x", "--role", "root"], "Invalid value for '--role'"),
+    (["token", "revoke", "0"], "Invalid value for 'token_id'"),
 ]
 
 

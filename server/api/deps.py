@@ -1,6 +1,7 @@
 """Dependencies routes use: settings, a database session, the blob store, the caller's token
-(``CurrentUser``; ``AdminUser`` for what only an admin may do), and the dataset, image,
-split, job or model a path names (404 when it does not exist)."""
+(``CurrentUser``; ``authorized_token`` checks its role against the route, see
+:mod:`server.api.permissions`), and the dataset, image, split, job or model a path names (404
+when it does not exist)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from server.api.permissions import refusal
 from server.api.schemas.common import MAX_ID
 from server.core.db import session_factory
 from server.core.models import ApiToken, Dataset, Image, Job, Model, Split
-from server.core.security import find_token
+from server.core.security import find_token, mark_used
 from server.core.settings import Settings
 from server.core.storage import BlobStore, open_store
 
@@ -56,19 +58,23 @@ def current_token(session: SessionDep, settings: SettingsDep,
     token = find_token(session, settings, credentials.credentials)
     if token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API token", headers={"WWW-Authenticate": "Bearer"})
+    if token.revoked_at is not None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "API token revoked", headers={"WWW-Authenticate": "Bearer"})
+    mark_used(session, token)
     return token
 
 
 CurrentUser = Annotated[ApiToken, Depends(current_token)]
 
 
-def admin_token(token: CurrentUser) -> ApiToken:
-    if not token.is_admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs an admin token")
+def authorized_token(request: Request, token: CurrentUser) -> ApiToken:
+    """The caller's token, when its role may call this route (403 otherwise): the dependency
+    of every router under /api/v1."""
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    reason = refusal(token.role, request.method, path[len(root):] if root and path.startswith(root) else path)
+    if reason is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
     return token
-
-
-AdminUser = Annotated[ApiToken, Depends(admin_token)]
 
 
 # ---- the resources a path names: 404 when they do not exist ----

@@ -37,12 +37,19 @@ JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 class ApiToken(Base):
+    """A bearer token, stored only as its HMAC (``token_hash``). Never deleted: a revoked one
+    keeps its row, marked ``revoked_at``. ``created_by``: the token that created it through the
+    API (none for the first admin token and those made with ``kmine token create``)."""
+
     __tablename__ = "api_tokens"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    role: Mapped[str] = mapped_column(String(20))  # one of TOKEN_ROLES (server.core.roles)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    last_used_at: Mapped[datetime | None] = mapped_column()  # to the minute (see server.core.security)
+    revoked_at: Mapped[datetime | None] = mapped_column()
 
 
 class Meta(Base):

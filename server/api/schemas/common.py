@@ -56,7 +56,7 @@ class ErrorBody(BaseModel):
 
 _DESCRIPTIONS = {
     401: "No or an unknown API token (send `Authorization: Bearer <token>`)",
-    403: "The token may not do this (an admin token is needed)",
+    403: "The token's role may not call this (an admin token is needed, or a worker token went past its routes)",
     404: "A dataset, image, mask, split, job or model named in the request does not exist",
     409: "The request conflicts with the current state (e.g. no model yet, a job already finished)",
     413: "An upload is over a size or count limit (see GET /api/v1/options)",

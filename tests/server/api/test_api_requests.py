@@ -206,7 +206,7 @@ def test_errors_share_one_body(client, data, settings):
 
     # deleting a dataset needs an admin token; the client's is one
     with session_scope(settings) as session:
-        plain = create_token(session, settings, "not an admin")
+        _, plain = create_token(session, settings, "not an admin", "user")
     ds = data["dataset"]["id"]
     assert_error(client.delete(f"/api/v1/datasets/{ds}", headers={"Authorization": f"Bearer {plain}"}), 403, "admin token")
     assert client.get(f"/api/v1/datasets/{ds}", headers={"Authorization": f"Bearer {plain}"}).status_code == 200
