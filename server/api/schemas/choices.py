@@ -18,6 +18,7 @@ from kmine.teacher import TEACHER_NAMES
 from kmine.training.config import SCHEDULES
 from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES
 from server.core.models import JOB_KINDS, JOB_STATUSES, MASK_KINDS, MASK_ORIGINS, SPLIT_PARTS
+from server.services.export_formats import EXPORT_FORMATS
 
 if TYPE_CHECKING:
     Encoder = str
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     SplitPart = str
     MaskKind = str
     MaskOrigin = str
+    ExportFormat = str
 else:
     Encoder = Literal[tuple(ENCODERS)]
     Teacher = Literal[TEACHER_NAMES]
@@ -53,3 +55,4 @@ else:
     SplitPart = Literal[SPLIT_PARTS]
     MaskKind = Literal[MASK_KINDS]
     MaskOrigin = Literal[MASK_ORIGINS]
+    ExportFormat = Literal[EXPORT_FORMATS]
