@@ -28,6 +28,7 @@ from kmine.prompts import PROMPT_CHOICES
 from kmine.teacher import TEACHER_NAMES
 from kmine.training import SCHEDULES
 from server.cli import app
+from server.services.export_formats import EXPORT_FORMATS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,12 +37,13 @@ HEAVY = {
     "torch", "torchvision", "segmentation_models_pytorch", "segment_anything", "mobile_sam", "timm",
     "gradio", "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "celery", "kombu", "scipy", "PIL",
 }
-COMMANDS = ["split", "train", "pretrain", "predict", "evaluate", "experiment", "demo", "serve", "worker"]
+COMMANDS = ["split", "train", "pretrain", "predict", "evaluate", "experiment", "demo", "serve", "worker", "export"]
 # The engine's lists each command offers as choices: its help shows them in full.
 CHOICES = {
     "train": [SCHEDULES, TEACHER_NAMES, PROMPT_CHOICES],
     "predict": [MODES, TEACHER_NAMES, PROMPT_CHOICES],
     "evaluate": [(*SUBSETS, "all"), MODES, FRAMES, TEACHER_NAMES],
+    "export": [EXPORT_FORMATS],
 }
 # Packages whose __init__ re-exports lazily (kmine._lazy).
 LAZY_PACKAGES = ["kmine.data", "kmine.teacher", "kmine.training", "kmine.student"]

@@ -2,19 +2,23 @@
 holds each annotated image's label exactly as GET …/mask serves it, and labels.json says
 which version it is and where it came from, after a human save and after an undo; the COCO
 file's RLE decodes (with a decoder of this test's own) to the same masks, with the right areas
-and boxes; an unknown dataset is a 404 and a dataset without labels a valid empty export."""
+and boxes; an unknown dataset is a 404 and a dataset without labels a valid empty export; ``kmine export``
+writes what the API serves."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from service_fixtures import assert_error, covid_entries, covid_zip
+from service_fixtures import ROOT, assert_error, covid_entries, covid_zip
 
 
 def png(mask: np.ndarray) -> bytes:
@@ -157,3 +161,28 @@ def test_a_dataset_without_labels_exports_empty_and_an_unknown_one_is_404(client
     assert coco["annotations"] == [] and len(coco["images"]) == 2
     assert_error(client.get("/api/v1/datasets/999999/export", params={"format": "coco"}), 404)
     assert client.get(f"/api/v1/datasets/{ds}/export", params={"format": "tiff"}).status_code == 422
+
+
+def test_kmine_export_command_writes_what_the_api_serves(client, dataset, prod_env, tmp_path):
+    """``kmine export`` on the same database and store (its KMINE_* settings): the same labels."""
+    ds, _ = dataset
+
+    def kmine(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "server.cli", "export", *args], cwd=ROOT, capture_output=True,
+                              text=True, env={**os.environ, **prod_env}, timeout=300)
+
+    proc = kmine(str(ds), "--format", "coco", "--out", str(tmp_path / "c.json"))
+    assert proc.returncode == 0, proc.stderr
+    served = json.loads(export(client, ds, "coco").content)
+    written = json.loads((tmp_path / "c.json").read_text())
+    assert written["images"] == served["images"] and written["annotations"] == served["annotations"]
+    proc = kmine(str(ds), "--out", str(tmp_path / "m.zip"))
+    assert proc.returncode == 0, proc.stderr
+    z, labels = zipped(client, ds)
+    mine = zipfile.ZipFile(tmp_path / "m.zip")
+    assert json.loads(mine.read("labels.json"))["labels"] == labels["labels"]
+    assert {n: mine.read(n) for n in mine.namelist() if n != "labels.json"} == {
+        n: z.read(n) for n in z.namelist() if n != "labels.json"}
+    proc = kmine("999999", "--out", str(tmp_path / "none.zip"))
+    assert proc.returncode == 1 and "dataset 999999 not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert not list(tmp_path.glob("*none*")) and not list(tmp_path.glob(".*part"))
