@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFile
 from fastapi.responses import FileResponse, Response
@@ -93,7 +93,7 @@ def delete_dataset(dataset: DatasetDep, session: SessionDep, store: StoreDep, _:
     return Response(status_code=204)
 
 
-EXPORT_ANSWER = {200: {"description": "`masks`: a zip of `masks/<stem>.png` (0/255, the image's size) per annotated "
+EXPORT_ANSWER: dict[int | str, dict[str, Any]] = {200: {"description": "`masks`: a zip of `masks/<stem>.png` (0/255, the image's size) per annotated "
                                    "image and `labels.json`; `coco`: COCO JSON with RLE segmentations",
                     "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}},
                                 "application/json": {"schema": {"type": "object"}}}}}
