@@ -15,6 +15,7 @@ from server.api.deps import AdminUser, CurrentUser, DatasetDep, ImageDep, Sessio
 from server.api.schemas.choices import ExportFormat, MaskOrigin
 from server.api.schemas.common import MAX_ID, binary, errors
 from server.api.schemas.datasets import (
+    CocoExport,
     Counts,
     DatasetCreated,
     DatasetOut,
@@ -93,10 +94,11 @@ def delete_dataset(dataset: DatasetDep, session: SessionDep, store: StoreDep, _:
     return Response(status_code=204)
 
 
-EXPORT_ANSWER: dict[int | str, dict[str, Any]] = {200: {"description": "`masks`: a zip of `masks/<stem>.png` (0/255, the image's size) per annotated "
-                                   "image and `labels.json`; `coco`: COCO JSON with RLE segmentations",
-                    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}},
-                                "application/json": {"schema": {"type": "object"}}}}}
+EXPORT_ANSWER: dict[int | str, dict[str, Any]] = {200: {
+    "model": CocoExport,  # format=coco, as application/json
+    "description": "`masks`: a zip of `masks/<stem>.png` (0/255, the image's size) per annotated image and "
+                   "`labels.json`; `coco`: COCO JSON with RLE segmentations",
+    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 @router.get("/{dataset_id}/export", response_class=FileResponse, responses={**EXPORT_ANSWER, **errors(404)},

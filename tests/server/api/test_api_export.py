@@ -127,6 +127,9 @@ def test_coco_rle_decodes_to_the_labels_with_areas_and_boxes(client, dataset):
     r = export(client, ds, "coco")
     assert r.headers["content-type"] == "application/json"
     coco = json.loads(r.content)
+    from server.api.schemas.datasets import CocoExport
+
+    CocoExport.model_validate(coco)  # what the OpenAPI document says it is
     assert [c["id"] for c in coco["categories"]] == [1]
     assert {i["id"]: (i["file_name"], i["width"], i["height"]) for i in coco["images"]} == {
         i["id"]: (i["filename"], i["width"], i["height"]) for i in items}  # unannotated ones too
