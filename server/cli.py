@@ -9,12 +9,19 @@ web UI) and ``worker``; and ``token`` (create, list, revoke API tokens in the co
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from kmine.cli import _choices, _fail, app
 from server.core.roles import TOKEN_ROLES
+from server.services.export_formats import EXPORT_FORMATS
+
+if TYPE_CHECKING:
+    class ExportFormat(str, Enum): ...  # built from EXPORT_FORMATS below, which a type checker cannot read
+else:
+    ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
 
 __all__ = ["app", "main"]
 
@@ -182,6 +189,46 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (s
     except SQLAlchemyError as err:
         _database_failed(err)
     typer.echo(done)
+
+
+@app.command("export")
+def export_labels(
+    dataset_id: Annotated[int, typer.Argument(help="The dataset's id (as GET /api/v1/datasets lists it).", min=1)],
+    out: Annotated[Path, typer.Option(help="File to write (a .zip for masks, a .json for coco).")],
+    format: Annotated[ExportFormat, typer.Option(help="masks: a zip of masks/<stem>.png and labels.json; coco: COCO JSON (RLE).")] = ExportFormat["masks"],
+    include_images: Annotated[bool, typer.Option(help="masks format: also pack images/ as uploaded.")] = False,
+):
+    """Export a dataset's current labels, as GET /api/v1/datasets/{id}/export does, straight
+    from the installation's database and file store: it reads the same KMINE_* settings as the
+    server (run it where the server's data directory or database is reachable)."""
+    import os
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from server.core.db import session_scope
+    from server.core.models import Dataset
+    from server.core.settings import SettingsError, get_settings
+    from server.core.storage import open_store
+    from server.services.export import write_export
+
+    partial = out.with_name(f".{out.name}.part")  # a failed export leaves no half-written file at --out
+    try:
+        settings = get_settings()
+        with session_scope(settings) as session:
+            dataset = session.get(Dataset, dataset_id)
+            if dataset is None:
+                _fail(f"dataset {dataset_id} not found", 1)
+            write_export(session, open_store(settings), dataset, format.value, partial, include_images)
+        os.replace(partial, out)
+    except SettingsError as err:
+        _fail(str(err))
+    except SQLAlchemyError as err:  # e.g. the database is unreachable or not migrated yet
+        _fail(f"cannot read the database: {err.__class__.__name__}", 1)
+    except OSError as err:
+        _fail(f"cannot write {out}: {err.strerror or err}", 1)
+    finally:
+        partial.unlink(missing_ok=True)
+    typer.echo(f"→ {out}")
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from kmine.teacher import TEACHER_NAMES
 from kmine.training import SCHEDULES
 from server.cli import app
 from server.core.roles import TOKEN_ROLES
+from server.services.export_formats import EXPORT_FORMATS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +38,7 @@ HEAVY = {
     "torch", "torchvision", "segmentation_models_pytorch", "segment_anything", "mobile_sam", "timm",
     "gradio", "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "celery", "kombu", "scipy", "PIL",
 }
-COMMANDS = ["split", "train", "pretrain", "predict", "evaluate", "experiment", "demo", "serve", "worker", "token"]
+COMMANDS = ["split", "train", "pretrain", "predict", "evaluate", "experiment", "demo", "serve", "worker", "token", "export"]
 # Command groups and their commands (checked like the others, as "group command").
 GROUPS = {"token": ["create", "list", "revoke"]}
 LEAVES = [c for c in COMMANDS if c not in GROUPS] + [f"{g} {c}" for g, cs in GROUPS.items() for c in cs]
@@ -48,6 +49,7 @@ CHOICES = {
     "predict": [MODES, TEACHER_NAMES, PROMPT_CHOICES],
     "evaluate": [(*SUBSETS, "all"), MODES, FRAMES, TEACHER_NAMES],
     "token create": [TOKEN_ROLES],
+    "export": [EXPORT_FORMATS],
 }
 # Packages whose __init__ re-exports lazily (kmine._lazy).
 LAZY_PACKAGES = ["kmine.data", "kmine.teacher", "kmine.training", "kmine.student"]

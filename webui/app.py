@@ -2,7 +2,7 @@
 :mod:`webui.views`, composed here. Every call goes to the HTTP API through
 :class:`webui.client.ApiClient`; API errors are shown as readable messages.
 
-The choices the views offer (modes, prompt kinds, schedules, teachers) are the server's
+The choices the views offer (modes, prompt kinds, schedules, teachers, export formats) are the server's
 ``/options``, read once when the UI is built. If that read fails the UI still comes up, with
 those choices empty and the reason in its status line, and each page load tries again (and
 fills them) until the server answers: the UI is built once, but a page is loaded often."""
@@ -65,12 +65,12 @@ def compose(api: ApiClient) -> gr.Blocks:
             with gr.Tab("Jobs", id="jobs") as jobs_tab:
                 jobs = JobsView(api, options)
             with gr.Tab("Datasets", id="datasets") as datasets_tab:
-                datasets = DatasetsView(api)
+                datasets = DatasetsView(api, options)
         # The queue polls only while it is on screen.
         for t in (predict_tab, label_tab, jobs_tab, datasets_tab):
             t.select(_timer_switch(t is jobs_tab), None, jobs.timer)
 
-        optioned = (predict, jobs) if options_error else ()  # the views still waiting for the server's options
+        optioned = (predict, jobs, datasets) if options_error else ()  # the views still waiting for the server's options
         pickers = [predict.dataset, label.dataset, jobs.dataset, predict.model, datasets.table, datasets.chosen]
         fields = [field for view in optioned for field in view.option_fields()]
 

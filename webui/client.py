@@ -5,6 +5,10 @@ Every failure becomes an :class:`ApiError` whose message a person can read (the 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,16 +31,35 @@ class ApiClient:
         self._http = http
 
     # ---- plumbing ----
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    @contextmanager
+    def _transport(self, method: str, path: str) -> Iterator[None]:
+        """A failure on the way (no answer in time, no connection) as an :class:`ApiError`."""
         try:
-            response = self._http.request(method, path, **kwargs)
+            yield
         except httpx.TimeoutException:
             raise ApiError(f"the server at {self.api_url} did not answer in time ({method} {path})") from None
         except httpx.TransportError as err:
             raise ApiError(f"cannot reach the server at {self.api_url}: {err.__class__.__name__} {err}") from None
+
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        with self._transport(method, path):
+            response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise ApiError(error_message(response))
         return response
+
+    def download(self, path: str, folder: Path, params: dict | None = None) -> Path:
+        """GET ``path`` into ``folder`` chunk by chunk (never whole in memory), under the file
+        name the server gives; returns the written file."""
+        with self._transport("GET", path), self._http.stream("GET", path, params=params) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(error_message(response))
+            target = Path(folder) / attachment_name(response, Path(path).name)
+            with open(target, "wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+        return target
 
     def json(self, method: str, path: str, **kwargs) -> Any:
         return self.request(method, path, **kwargs).json()
@@ -88,6 +111,12 @@ class ApiClient:
     def undo_mask(self, dataset_id: int, image_id: int) -> dict:
         """Undo the image's newest saved label: ``undone`` (kept, marked reverted) and ``label`` now."""
         return self.json("POST", f"/datasets/{dataset_id}/images/{image_id}/mask/undo")
+
+    def export_labels(self, dataset_id: int, fmt: str, folder: Path, include_images: bool = False) -> Path:
+        """The dataset's current labels downloaded into ``folder``: ``fmt`` masks (a zip of
+        PNGs and labels.json) or coco (COCO JSON); returns the file."""
+        params = {"format": fmt, "include_images": "true" if include_images else "false"}
+        return self.download(f"/datasets/{dataset_id}/export", folder, params)
 
     def splits(self, dataset_id: int) -> list[dict]:
         return self.json("GET", f"/datasets/{dataset_id}/splits")
@@ -146,6 +175,14 @@ class ApiClient:
 
     def cancel(self, job_id: int) -> dict:
         return self.json("POST", f"/jobs/{job_id}/cancel")
+
+
+def attachment_name(response: httpx.Response, default: str) -> str:
+    """The file name of a ``Content-Disposition: attachment; filename=…`` answer, reduced to a
+    plain name (no folders), else ``default``."""
+    found = re.search(r'filename="?([^";]+)"?', response.headers.get("content-disposition", ""))
+    name = Path(found.group(1)).name if found else ""
+    return name if name and name not in (".", "..") else default
 
 
 def error_message(response: httpx.Response) -> str:

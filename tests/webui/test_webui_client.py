@@ -100,6 +100,9 @@ def test_options_are_read_and_their_failure_is_a_message(api, settings):
     assert options["teachers"] == list(TEACHER_NAMES) and options["default_teacher"] == DEFAULT_TEACHER
     assert options["schedules"] == list(SCHEDULES) and options["mining_schedules"] == list(MINING_SCHEDULES)
     assert options["modes"] == list(MODES)
+    from server.services.export_formats import EXPORT_FORMATS
+
+    assert options["export_formats"] == list(EXPORT_FORMATS)
     assert options["limits"]["max_files"] == settings.max_files
     assert options["limits"]["max_waiting_predictions"] == settings.max_waiting_predictions
     from kmine.data import MAX_ASPECT, MAX_WORK_PIXELS, MIN_SIDE
@@ -143,7 +146,7 @@ def test_the_ui_comes_up_without_the_servers_options(api):
     status = by_id(ui, "kmine-status").value
     assert "cannot read the server's choices" in status and "cannot reach the server" in status
     assert status.count("\n") == 0
-    assert by_id(ui, "jobs-schedule").choices == []
+    assert by_id(ui, "jobs-schedule").choices == [] and by_id(ui, "export-format").choices == []
 
     with gr.Blocks():
         jobs = JobsView(unreachable(), {})

@@ -1,26 +1,33 @@
-"""Datasets: the list with its counts, a zip upload, and making a split of one."""
+"""Datasets: the list with its counts, a zip upload, making a split of one, and exporting its labels."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
 
 from webui.client import ApiClient, ApiError
-from webui.views.common import dataset_choices, error_md, safe, table
+from webui.views.common import dataset_choices, error_md, preferred, safe, table
 
 UPLOAD_HELP = ("### Upload a dataset\nA zip with `images/` and `masks/` whose files share stems "
                "(PNG, JPEG, TIFF, BMP; mask foreground ≥ 128). Images with a mask are *annotated*; images "
                "without one are *unannotated*, and a split can put them only in its unlabelled part.")
+EXPORT_HELP = ("### Export labels\nEach annotated image's current label: `masks` is a zip of `masks/<stem>.png` "
+               "(0/255) with `labels.json` (kind, origin, version, who saved it); `coco` is one COCO JSON file.")
+EXPORTS = Path(tempfile.gettempdir()) / "kmine-ui-exports"  # one folder per download, below this
+KEEP_EXPORTS_S = 3600  # a download's folder outlives the page's fetch of it, then goes
 
 
 class DatasetsView:
-    def __init__(self, api: ApiClient):
+    def __init__(self, api: ApiClient, options: dict):
         self.api = api
-        self._layout()
+        self._layout(options)
         self._wire()
 
-    def _layout(self):
+    def _layout(self, options: dict):
         with gr.Row():
             with gr.Column(scale=3):
                 self.table = gr.Dataframe(label="Datasets", interactive=False, elem_id="datasets-table", wrap=True)
@@ -44,6 +51,14 @@ class DatasetsView:
                     seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                 self.split_inputs = [val, test, labelled, seed]
                 self.make = gr.Button("Make split", elem_id="split-run")
+                gr.Markdown(EXPORT_HELP)
+                with gr.Row():
+                    self.export_format = gr.Radio(label="Format", elem_id="export-format",
+                                                  **format_choices(options))
+                    self.export_images = gr.Checkbox(False, label="Include the images (masks zip)",
+                                                     elem_id="export-images")
+                self.export = gr.Button("Export labels", elem_id="export-run")
+                self.exported = gr.File(label="Exported labels", interactive=False, elem_id="export-file")
                 self.message = gr.Markdown(elem_id="datasets-message")
 
     def _wire(self):
@@ -51,6 +66,14 @@ class DatasetsView:
         self.chosen.change(safe(self.show_splits), self.chosen, self.splits)
         self.upload.click(self.do_upload, [self.name, self.archive], [self.table, self.chosen, self.message])
         self.make.click(self.do_split, [self.chosen, *self.split_inputs], [self.splits, self.message])
+        self.export.click(self.do_export, [self.chosen, self.export_format, self.export_images],
+                          [self.exported, self.message])
+
+    def option_fields(self) -> list:
+        return [self.export_format]
+
+    def option_updates(self, options: dict) -> list:
+        return [gr.update(**format_choices(options))]
 
     # ---- handlers ----
     def list_all(self):
@@ -90,6 +113,34 @@ class DatasetsView:
         except ApiError as err:
             return gr.update(), error_md(err)
         return splits, f"Made split #{sp['id']}: " + counts_text(sp["counts"])
+
+    def do_export(self, dataset_id, fmt, include_images):
+        """The chosen dataset's labels as a file to download, and what it holds."""
+        if not dataset_id or not fmt:
+            return None, error_md("Choose a dataset and a format first.")
+        try:
+            path = self.api.export_labels(int(dataset_id), fmt, export_folder(), bool(include_images))
+            counts = self.api.dataset(int(dataset_id))["counts"]
+        except ApiError as err:
+            return None, error_md(err)
+        return str(path), (f"Exported the labels of {counts['annotated']} of {counts['images']} images as {fmt}: "
+                           f"{path.name} ({path.stat().st_size / 1e6:.1f} MB).")
+
+
+def format_choices(options: dict) -> dict:
+    """The Format field's choices: the server's export formats (masks first when offered)."""
+    formats = options.get("export_formats", [])
+    return {"choices": formats, "value": preferred(formats, "masks")}
+
+
+def export_folder() -> Path:
+    """A new folder for one download (two people exporting at once never share a file); the
+    folders of downloads over an hour old are removed first."""
+    EXPORTS.mkdir(parents=True, exist_ok=True)
+    for old in EXPORTS.iterdir():
+        if time.time() - old.stat().st_mtime > KEEP_EXPORTS_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=EXPORTS))
 
 
 def flat_counts(counts: dict) -> dict:

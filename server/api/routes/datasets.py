@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
+from starlette.background import BackgroundTask
 
 from kmine.text import shown
 from server.api.deps import CurrentUser, DatasetDep, ImageDep, SessionDep, SettingsDep, StoreDep
-from server.api.schemas.choices import MaskOrigin
+from server.api.schemas.choices import ExportFormat, MaskOrigin
 from server.api.schemas.common import MAX_ID, binary, errors
 from server.api.schemas.datasets import (
+    CocoExport,
     Counts,
     DatasetCreated,
     DatasetOut,
@@ -30,6 +32,7 @@ from server.core.errors import BadInput
 from server.core.labels import LABEL_KINDS, label_mask, latest_mask
 from server.core.models import Dataset
 from server.services import datasets as svc
+from server.services import export
 from server.services.uploads import Content, check_filename, read_zip
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=UploadRoute)
@@ -89,6 +92,31 @@ def show_dataset(dataset: DatasetDep, session: SessionDep):
 def delete_dataset(dataset: DatasetDep, session: SessionDep, store: StoreDep):
     svc.delete_dataset(session, store, dataset)
     return Response(status_code=204)
+
+
+EXPORT_ANSWER: dict[int | str, dict[str, Any]] = {200: {
+    "model": CocoExport,  # format=coco, as application/json
+    "description": "`masks`: a zip of `masks/<stem>.png` (0/255, the image's size) per annotated image and "
+                   "`labels.json`; `coco`: COCO JSON with RLE segmentations",
+    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.get("/{dataset_id}/export", response_class=FileResponse, responses={**EXPORT_ANSWER, **errors(404)},
+            summary="Download the dataset's current labels (a zip of masks, or COCO JSON)",
+            description="Each annotated image's label (its newest human save not undone, else its ground truth) "
+                        "with `mask_id`, `kind`, `origin`, `version` (1-based place among the image's label "
+                        "versions, undone ones included, as GET …/masks lists them), `saved_by`, `created_at`. "
+                        "`masks`: `labels.json` lists those per `stem` and names the unannotated stems; "
+                        "`include_images` also packs `images/` as uploaded. `coco`: every image under `images` "
+                        "(its database id), one `foreground` category, one annotation per annotated image "
+                        "(id: the mask id; `segmentation`: uncompressed column-major RLE, `iscrowd` 1) with the "
+                        "above under `kmine`; unannotated images have no annotation.")
+def export_labels(dataset: DatasetDep, session: SessionDep, store: StoreDep,
+                  fmt: Annotated[ExportFormat, Query(alias="format", description="masks (zip) or coco (JSON)")] = "masks",
+                  include_images: Annotated[bool, Query(description="masks format: also pack the images")] = False):
+    path = export.export_to_temp(session, store, dataset, fmt, include_images and fmt == "masks")
+    return FileResponse(path, media_type=export.media_type(fmt), filename=export.file_name(dataset, fmt),
+                        background=BackgroundTask(path.unlink, missing_ok=True))  # removed once sent
 
 
 @router.get("/{dataset_id}/images", response_model=ImagePage, responses=errors(404),

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from server.api.deps import SettingsDep
 from server.api.schemas.options import Limits, Options
+from server.services.export_formats import EXPORT_FORMATS
 
 router = APIRouter(tags=["options"])
 
@@ -25,7 +26,7 @@ def options(settings: SettingsDep) -> Options:
     return Options(
         prompt_kinds=list(PROMPT_CHOICES), teachers=list(TEACHER_NAMES), default_teacher=DEFAULT_TEACHER,
         schedules=list(SCHEDULES), mining_schedules=list(MINING_SCHEDULES), modes=list(MODES),
-        frames=list(FRAMES), subsets=list(SUBSETS),
+        frames=list(FRAMES), subsets=list(SUBSETS), export_formats=list(EXPORT_FORMATS),
         limits=Limits(**{name: getattr(settings, name) for name in Limits.model_fields if hasattr(settings, name)},
                       min_image_side=MIN_SIDE, max_image_aspect=MAX_ASPECT, max_work_pixels=MAX_WORK_PIXELS),
     )

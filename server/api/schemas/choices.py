@@ -19,6 +19,7 @@ from kmine.training.config import SCHEDULES
 from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES
 from server.core.models import JOB_KINDS, JOB_STATUSES, MASK_KINDS, MASK_ORIGINS, SPLIT_PARTS
 from server.core.roles import TOKEN_ROLES
+from server.services.export_formats import EXPORT_FORMATS
 
 if TYPE_CHECKING:
     Encoder = str
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     MaskKind = str
     MaskOrigin = str
     TokenRole = str
+    ExportFormat = str
 else:
     Encoder = Literal[tuple(ENCODERS)]
     Teacher = Literal[TEACHER_NAMES]
@@ -56,3 +58,4 @@ else:
     MaskKind = Literal[MASK_KINDS]
     MaskOrigin = Literal[MASK_ORIGINS]
     TokenRole = Literal[TOKEN_ROLES]
+    ExportFormat = Literal[EXPORT_FORMATS]

@@ -86,3 +86,56 @@ class MaskVersions(Answer):
 class MaskUndone(Answer):
     undone: MaskOut = Field(description="the human save undone (kept, now marked reverted)")
     label: MaskOut | None = Field(description="the image's label now (the earlier version), or none")
+
+
+# ---- GET …/export?format=coco: what the COCO file holds (the masks format is a zip) ----
+
+class KmineLabel(Answer):
+    """Where an exported label came from."""
+
+    mask_id: int
+    kind: MaskKind = Field(description="human (a person's save) or ground_truth (uploaded)")
+    origin: MaskOrigin | None
+    version: int = Field(description="its 1-based place among the image's label versions (human and ground "
+                                      "truth, undone ones included, oldest first) as GET …/masks lists them")
+    saved_by: str | None
+    created_at: IsoDatetime
+
+
+class CocoRle(Answer):
+    size: list[int] = Field(description="[height, width]")
+    counts: list[int] = Field(description="uncompressed RLE: run lengths in column-major order, background first")
+
+
+class CocoAnnotation(Answer):
+    id: int = Field(description="the mask's id")
+    image_id: int
+    category_id: int
+    segmentation: CocoRle
+    area: int = Field(description="foreground pixels")
+    bbox: list[int] = Field(description="[x, y, width, height] of the foreground; zeros for an empty label")
+    iscrowd: int = Field(description="1: the segmentation is RLE")
+    kmine: KmineLabel
+
+
+class CocoImage(Answer):
+    id: int = Field(description="the image's id")
+    file_name: str
+    width: int
+    height: int
+
+
+class CocoCategory(Answer):
+    id: int
+    name: str
+    supercategory: str
+
+
+class CocoExport(Answer):
+    """A dataset's current labels as COCO: every image, one annotation per annotated image."""
+
+    info: dict[str, str]
+    licenses: list[dict[str, str]]
+    categories: list[CocoCategory]
+    images: list[CocoImage] = Field(description="every image of the dataset, unannotated ones too")
+    annotations: list[CocoAnnotation]

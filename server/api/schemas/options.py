@@ -28,4 +28,5 @@ class Options(BaseModel):
     modes: list[str] = Field(description="prediction modes: the student alone, or student → SAM")
     frames: list[str] = Field(description="evaluation frames: the paper's centre crop or the full image")
     subsets: list[str] = Field(description="parts of a split an evaluation can score")
+    export_formats: list[str] = Field(description="what GET /datasets/{id}/export writes: masks (zip), coco (JSON)")
     limits: Limits
