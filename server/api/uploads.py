@@ -58,3 +58,5 @@ async def _read_form(request: Request, max_files: int) -> None:
         if err.status_code == 400 and str(err.detail).startswith(_TOO_MANY_FILES):
             raise BadInput(f"more than {max_files} files in one upload; at most {max_files} are accepted", 413) from None
         raise
+    except Exception as err:  # the multipart parser's own errors (a malformed part header, …): the client's body
+        raise BadInput(f"invalid request: the multipart body cannot be read ({shown(err, 200)})") from None
