@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MB = 1e6
 TARGET_RSS_MB = 500.0
 TARGET_CPU_S = 10.0
+SIDE = 5000  # a square image at the server's default pixel limit (KMINE_MAX_IMAGE_PIXELS, 25 MP)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -254,8 +255,9 @@ IMAGES: list[tuple[str, str, Callable[[], bytes], str | None]] = [
     ("ratio-11to1-100x1100-png", "t.png", lambda: png(picture(100, 1100)), "4xx"),
     ("bomb-header-png-30000x30000", "b.png", lambda: bomb_png(30000, 30000), "4xx"),
     ("bomb-header-jpeg-60000x60000", "b.jpg", lambda: bomb_jpeg(60000, 60000), "4xx"),
-    ("noise-8000x8000-png (192 MB)", "n.png", lambda: noise_png(8000, 8000), None),
-    ("zeros-8000x8000-png (64 MP)", "z.png", lambda: zeros_png(8000, 8000), None),
+    (f"noise-{SIDE}x{SIDE}-png (at the pixel limit)", "n.png", lambda: noise_png(SIDE, SIDE), None),
+    (f"zeros-{SIDE}x{SIDE}-png (at the pixel limit)", "z.png", lambda: zeros_png(SIDE, SIDE), None),
+    ("noise-8000x8000-png (64 MP, over the limit)", "o.png", lambda: noise_png(8000, 8000), "4xx"),
     ("rgba-png", "a.png", lambda: png(Image.fromarray(picture(256, 256)).convert("RGBA")), "2xx"),
     ("rgba-tiff (4 channels)", "a.tif", lambda: encode(Image.fromarray(picture(256, 256)).convert("RGBA"), "TIFF"), "2xx"),
     ("la-png (2 channels)", "a.png", lambda: png(Image.fromarray(picture(256, 256)).convert("LA")), "2xx"),
@@ -289,8 +291,8 @@ def cases(big_bytes: int, limit: int) -> list[Case]:
             "thin", lambda: zip_bytes([("images/ok.png", ok()), ("images/thin.png", thin())])), "4xx"),
         Case("zip-bomb-header-png", "datasets zip", dataset_zip(
             "bombhdr", lambda: zip_bytes([("images/bomb.png", bomb_png(30000, 30000))])), "4xx"),
-        Case("zip-zeros-8000x8000 (64 MP)", "datasets zip", dataset_zip(
-            "zeros", lambda: zip_bytes([("images/z.png", zeros_png(8000, 8000))], zipfile.ZIP_STORED)), None),
+        Case(f"zip-zeros-{SIDE}x{SIDE} (at the pixel limit)", "datasets zip", dataset_zip(
+            "zeros", lambda: zip_bytes([("images/z.png", zeros_png(SIDE, SIDE))], zipfile.ZIP_STORED)), None),
         Case(f"zip-noise-pngs-{mib:.0f}MiB", "datasets zip",
              dataset_zip("noise", lambda: zip_noise_images(big_bytes, seed=100)), None),
         Case(f"zip-noise-pngs-{mib:.0f}MiB chunked", "datasets zip", dataset_zip(
@@ -305,8 +307,8 @@ def cases(big_bytes: int, limit: int) -> list[Case]:
              dataset_files("f-thin", lambda: [("ok.png", ok()), ("thin.png", thin())]), "4xx"),
         Case("files-bomb-header-png", "datasets files",
              dataset_files("f-bomb", lambda: [("b.png", bomb_png(30000, 30000))]), "4xx"),
-        Case("files-noise-8000x8000-png", "datasets files",
-             dataset_files("f-noise", lambda: [("n.png", noise_png(8000, 8000, seed=1))]), None),
+        Case(f"files-noise-{SIDE}x{SIDE}-png", "datasets files",
+             dataset_files("f-noise", lambda: [("n.png", noise_png(SIDE, SIDE, seed=1))]), None),
         Case("files-multipage-tiff+float-tiff", "datasets files", dataset_files(
             "f-tiff", lambda: [("m.tif", multipage_tiff()), ("f.tif", float_tiff())]), None),
         Case("files-1001-parts", "datasets files", dataset_files(
@@ -314,9 +316,10 @@ def cases(big_bytes: int, limit: int) -> list[Case]:
         Case("mask-normal-256 (baseline)", "put mask", put_mask("m.png", lambda: png(picture(256, 256)[..., 0])), "2xx"),
         Case("mask-bomb-header-png", "put mask", put_mask("m.png", lambda: bomb_png(30000, 30000)), "4xx"),
         Case("mask-thin-1x4000", "put mask", put_mask("m.png", thin), "4xx"),
-        Case("mask-noise-8000x8000 (wrong size)", "put mask", put_mask("m.png", lambda: noise_png(8000, 8000, seed=2)), "4xx"),
-        Case("mask-zeros-8000x8000 (64 MP image)", "put mask",
-             put_mask("m.png", lambda: zeros_png(8000, 8000), "{big_image}"), "2xx"),
+        Case(f"mask-noise-{SIDE}x{SIDE} (wrong size)", "put mask",
+             put_mask("m.png", lambda: noise_png(SIDE, SIDE, seed=2)), "4xx"),
+        Case(f"mask-zeros-{SIDE}x{SIDE} (an image at the limit)", "put mask",
+             put_mask("m.png", lambda: zeros_png(SIDE, SIDE), "{big_image}"), "2xx"),
         Case("mask-float-tiff-256", "put mask", put_mask("m.tif", float_tiff), None),
         Case("mask-i16-png-256", "put mask", put_mask("m.png", lambda: png(i16())), None),
         Case("mask-multipage-tiff-256", "put mask", put_mask("m.tif", multipage_tiff), None),
@@ -488,11 +491,11 @@ def tiny_checkpoint(path: Path) -> None:
 
 
 def setup(server: Server, checkpoint: Path) -> dict:
-    """A dataset (a 256-px image with a mask, and an 8000 x 8000 black one), the student
+    """A dataset (a 256-px image with a mask, and a black one at the pixel limit), the student
     uploaded and activated; returns the ids cases refer to, and the server's limits."""
     ok = png(picture(256, 256, seed=11))
     mask = png((picture(256, 256, seed=11)[..., 0] > 128).astype(np.uint8) * 255)
-    archive = zip_bytes([("images/ok.png", ok), ("masks/ok.png", mask), ("images/big.png", zeros_png(8000, 8000))],
+    archive = zip_bytes([("images/ok.png", ok), ("masks/ok.png", mask), ("images/big.png", zeros_png(SIDE, SIDE))],
                       zipfile.ZIP_STORED)  # deflating the PNG again would pass the zip-ratio limit
     req = Req("POST", "/api/v1/datasets", {"name": "setup"}, [Part("archive", "s.zip", archive)])
     ds = _json(*server.call("POST", req.path, req), "setup dataset")

@@ -52,7 +52,10 @@ class Settings(BaseSettings):
     max_files: int = 5000
     max_unpacked_bytes: int = 2 * 1024 * 1024 * 1024
     max_zip_ratio: float = 200.0
-    max_image_pixels: int = 64_000_000
+    # 25 megapixels (5000 × 5000; chest X-rays and endoscopy frames are far smaller): at its peak
+    # an image costs the API about 17 MB per megapixel (decoded, converted, its full-size masks;
+    # benchmarks/hostile.py), so this bounds one request under 500 MB.
+    max_image_pixels: int = 25_000_000
     max_checkpoint_bytes: int = 512 * 1024 * 1024
 
     # serving: model calls run one at a time in the API's inference lane (server/services/inference.py)

@@ -102,13 +102,14 @@ class PredictionService:
                truth: np.ndarray | None = None) -> dict:
         """The API's answer for a finished prediction (PNG, base64, metrics: built outside the lane)."""
         result, kinds = done
+        png = mask_png(result.mask)
         answer = {
             "model_id": model.id,
             "mode": mode,
             "prompt_kinds": kinds,
             "width": int(image.shape[1]),
             "height": int(image.shape[0]),
-            "mask_png": base64.b64encode(mask_png(result.mask)).decode(),
+            "mask_png": base64.b64encode(png).decode(),
             "refined": result.refined_mask is not None,
             "prompts": [prompt_json(p) for p in result.prompts],
             "timings_ms": result.timings_ms,
@@ -117,7 +118,7 @@ class PredictionService:
         if truth is not None:
             dice, iou = dice_iou(result.mask, truth)
             answer.update(dice=dice, iou=iou)
-        answer["_mask"] = result.mask
+        answer["_png"] = png  # the mask's PNG, for a caller that keeps it (encoded once)
         return answer
 
     def reprompt(self, teacher_name: str, image: np.ndarray, points=None, point_labels=None, box=None) -> dict:

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from kmine.data import mask_png
 from server.api.deps import SessionDep, SettingsDep, StoreDep
 from server.api.schemas.choices import Mode, PromptChoice
 from server.api.schemas.common import MAX_ID, errors
@@ -51,9 +50,9 @@ async def predict(
     pending = await run_in_threadpool(service.start, model, rgb, mode, prompts)
     raw = await asyncio.wrap_future(pending.future)
     answer = await run_in_threadpool(lambda: service.answer(model, rgb, mode, pending.finish(raw), truth))
-    result_mask = answer.pop("_mask")
+    png = answer.pop("_png")
     if known:  # remember the prediction for the images this is
-        await run_in_threadpool(_remember, session, store, known, model, result_mask)
+        await run_in_threadpool(_remember, session, store, known, model, png)
         answer["image_ids"] = known
     return answer
 
@@ -72,8 +71,8 @@ def _prepare(session: Session, settings: Settings, image: UploadFile, mask: Uplo
     return decoded.rgb, truth, [row.id for row in known], ModelFiles.of(model)
 
 
-def _remember(session: Session, store: BlobStore, image_ids: list[int], model: ModelFiles, mask) -> None:
-    sha, _ = store.put(mask_png(mask))
+def _remember(session: Session, store: BlobStore, image_ids: list[int], model: ModelFiles, png: bytes) -> None:
+    sha, _ = store.put(png)
     for image_id in image_ids:
         session.add(Mask(image_id=image_id, kind="prediction", sha256=sha, model_id=model.id))
     session.commit()
