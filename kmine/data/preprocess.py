@@ -148,10 +148,12 @@ def check_image_shape(height: int, width: int) -> None:
                          f"at most {MAX_ASPECT:.0f} times is accepted")
 
 
-# Prediction works on a copy of at most this many pixels (2048 × 2048; SAM sees 1024 px on the
-# longest side anyway): at 64 megapixels the full-size probability maps and SAM's masks for each
-# prompt set took GBs and tens of CPU seconds (benchmarks/hostile.py).
-MAX_WORK_PIXELS = 2048 * 2048
+# Prediction works on a copy of at most this many pixels: SAM sees an image at 1024 px on its
+# longest side and the student at its size (224 px) on the shortest, so a larger copy holds no
+# more of what they see, only memory: at 64 megapixels the full-size probability maps and SAM's
+# masks per prompt set took GBs and tens of CPU seconds, at 25 megapixels with a 4-megapixel copy
+# SAM's full-resolution logits still took 690 MB (benchmarks/hostile.py).
+MAX_WORK_PIXELS = 1024 * 1024
 
 
 def work_copy(image: np.ndarray) -> np.ndarray:
