@@ -269,3 +269,21 @@ class Gate:
     def open(self):
         self.opened.set()
         self.future.result(60)
+
+
+def png(mask):
+    """A (H, W) bool mask as PNG bytes (0/255)."""
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def pixels(data: bytes):
+    """PNG bytes as a (H, W) bool mask (foreground >= 128)."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("L")) >= 128

@@ -18,17 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service_fixtures import ROOT, assert_error, covid_entries, covid_zip
-
-
-def png(mask: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(mask.astype(np.uint8) * 255).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def pixels(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("L")) >= 128
+from service_fixtures import ROOT, assert_error, covid_entries, covid_zip, pixels, png
 
 
 def rle_decode(segmentation: dict) -> np.ndarray:
