@@ -31,7 +31,7 @@ class SplitError(ValueError):
 def _preview(stems: Iterable[str], limit: int = 5) -> str:
     stems = sorted(stems)
     more = f" and {len(stems) - limit} more" if len(stems) > limit else ""
-    return ", ".join(repr(s) for s in stems[:limit]) + more
+    return ", ".join(shown(s) for s in stems[:limit]) + more
 
 
 @dataclass(init=False)  # __init__ below: labelled/unlabelled may be left out, never stay None
