@@ -131,7 +131,7 @@ class Predictor:
 
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, r in enumerate(ready):
-            groups.setdefault(r.padded.shape, []).append(i)
+            groups.setdefault(tuple(r.x.shape), []).append(i)
         outs: list = [None] * len(ready)
         with torch.inference_mode():
             for members in groups.values():
@@ -189,14 +189,12 @@ class Prepared:
 
     image: (H, W, 3) uint8 RGB, the input; work: it, or for an image over
     :data:`kmine.data.MAX_WORK_PIXELS` a copy scaled down to that many pixels (what is
-    predicted on); padded: (H', W', 3) the student's input (shortest side its size, padded to
-    multiples of 32); x: it as the student's (1, 3, H', W') uint8 input tensor; meta: how to
-    map the student's output back to ``work``.
+    predicted on); x: the student's (1, 3, H', W') uint8 input (shortest side its size, padded
+    to multiples of 32); meta: how to map the student's output back to ``work``.
     """
 
     image: np.ndarray
     work: np.ndarray
-    padded: np.ndarray
     x: Any
     meta: PadMeta
 
@@ -206,12 +204,7 @@ class Prepared:
 
         work = work_copy(image) if bounded else image
         padded, meta = resize_shortest_pad(work, size)
-        return cls(image, work, padded, torch.from_numpy(padded).permute(2, 0, 1)[None].contiguous(), meta)
-
-
-def refine(teacher: Teacher, ready: list[Prepared], results: list[Prediction]) -> None:
-    """The teacher's masks for the students' prompts (on the working images), written into ``results``."""
-    _refine(teacher, [r.work for r in ready], results)
+        return cls(image, work, torch.from_numpy(padded).permute(2, 0, 1)[None].contiguous(), meta)
 
 
 def full_size(ready: Prepared, result: Prediction) -> Prediction:
@@ -266,8 +259,9 @@ def _to_full_size(result: Prediction, height: int, width: int) -> None:
             p.box = (p.box * np.array([sx, sy, sx, sy], np.float32)).astype(np.float32)
 
 
-def _refine(teacher: Teacher, images: list[np.ndarray], results: list[Prediction]) -> None:
-    """The teacher's masks for the students' prompts, written into ``results``."""
+def refine(teacher: Teacher, ready: list[Prepared], results: list[Prediction]) -> None:
+    """The teacher's masks for the students' prompts (on the working images), written into ``results``."""
+    images = [r.work for r in ready]
     prompts = [r.prompts if teacher.supports_points else without_points(r.prompts) for r in results]
     todo = [i for i, p in enumerate(prompts) if p]  # nothing to prompt with: no SAM mask
     if not todo:

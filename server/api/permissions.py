@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 from starlette.routing import compile_path
 
+from kmine.text import shown
+
 Route = tuple[str, str]  # (HTTP method, path template as the app declares it)
 
 ADMIN_ROUTES: frozenset[Route] = frozenset({
@@ -54,4 +56,4 @@ def refusal(role: str, method: str, path: str) -> str | None:
         return "this needs an admin token" if _admin_only(method, path) else None
     if role == "worker":
         return None if _worker_may(method, path) else _WORKER_REFUSAL
-    return f"a token with role {role!r} may call nothing"
+    return f"a token with role {shown(role)} may call nothing"

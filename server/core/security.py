@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from kmine.text import shown
 from server.core.errors import BadInput
 from server.core.models import ApiToken, utcnow
 from server.core.roles import TOKEN_ROLES
@@ -29,7 +30,7 @@ def create_token(session: Session, settings: Settings, name: str, role: str = "u
                  created_by: ApiToken | None = None) -> tuple[ApiToken, str]:
     """A new token: its row and the token itself, which is shown once and stored nowhere."""
     if role not in TOKEN_ROLES:
-        raise BadInput(f"unknown role {role!r}: one of {', '.join(TOKEN_ROLES)}")
+        raise BadInput(f"unknown role {shown(role)}: one of {', '.join(TOKEN_ROLES)}")
     token = "km_" + secrets.token_urlsafe(32)
     row = ApiToken(name=name, token_hash=hash_token(token, settings), role=role,
                    created_by=None if created_by is None else created_by.id)

@@ -142,8 +142,8 @@ def write_coco(session: Session, store: BlobStore, dataset: Dataset, out: IO[str
     _write_items(out, ({"id": i.image.id, "file_name": i.image.filename, "width": i.image.width,
                         "height": i.image.height} for i in labelled_images(session, dataset.id)))
     out.write('],\n"annotations": [')
-    _write_items(out, (coco_annotation(item, read_mask(store, item.mask))
-                       for item in labelled_images(session, dataset.id) if item.mask is not None))
+    _write_items(out, (coco_annotation(item, mask, read_mask(store, mask))
+                       for item in labelled_images(session, dataset.id) if (mask := item.mask) is not None))
     out.write("]}\n")
 
 
@@ -158,9 +158,9 @@ def read_mask(store: BlobStore, mask: Mask) -> np.ndarray:
         return np.asarray(im.convert("L")) >= 128
 
 
-def coco_annotation(item: Labelled, pixels: np.ndarray) -> dict:
-    assert item.mask is not None
-    return {"id": item.mask.id, "image_id": item.image.id, "category_id": CATEGORY["id"],
+def coco_annotation(item: Labelled, mask: Mask, pixels: np.ndarray) -> dict:
+    """``item``'s annotation: ``mask`` is its label, ``pixels`` that label read."""
+    return {"id": mask.id, "image_id": item.image.id, "category_id": CATEGORY["id"],
             "segmentation": {"size": list(pixels.shape), "counts": rle_counts(pixels)},
             "area": int(pixels.sum()), "bbox": bbox(pixels), "iscrowd": 1, "kmine": label_record(item)}
 

@@ -91,12 +91,6 @@ class PredictionService:
 
         return Pending(self.lane.submit(run, image, key=key), lambda done: done)
 
-    def predict(self, model: Model, image: np.ndarray, mode: str, prompts: str | None = None,
-                truth: np.ndarray | None = None) -> dict:
-        """The answer for one prediction, waiting in this (worker) thread."""
-        pending = self.start(model, image, mode, prompts)
-        return self.answer(model, image, mode, pending.finish(pending.future.result()), truth)
-
     @staticmethod
     def answer(model: Model | ModelFiles, image: np.ndarray, mode: str, done: tuple[Prediction, str],
                truth: np.ndarray | None = None) -> dict:
