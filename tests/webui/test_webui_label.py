@@ -13,6 +13,7 @@ from PIL import Image
 
 pytest.importorskip("gradio")
 from service_fixtures import covid_zip  # noqa: E402
+from webui.views.predict import NEW_IMAGE_HINT  # noqa: E402
 
 START = "stored pseudo-label"  # opens each image without a model: no pseudo-label yet, so an empty mask
 
@@ -55,7 +56,7 @@ def test_predict_forgets_the_last_images_ground_truth(api, dataset):
     for event in ("upload", "clear"):  # a new image of the user's: no ground truth until one is given
         forgotten = fire(ui, "predict-image", event)
         assert forgotten["predict-truth"] is None and forgotten["predict-pick"] is None
-        assert (forgotten["predict-overlay"], forgotten["predict-metrics"]) == (None, "")
+        assert (forgotten["predict-overlay"], forgotten["predict-metrics"]) == (None, NEW_IMAGE_HINT)
         assert {} in forgotten.values()  # the last result, which the layer toggles redraw
     picked = fire(ui, "predict-pick", "change", ds, second)  # another dataset image: its own truth
     assert (np.asarray(picked["predict-truth"]) >= 128).tolist() == gt_of(api, ds, second).tolist()

@@ -137,10 +137,14 @@ class PredictView:
         return result
 
 
+NEW_IMAGE_HINT = "New image: add its ground-truth mask (optional) for Dice and IoU, then press Predict."
+
+
 def forget():
     """A new image from the user: no picked dataset image, and none of the last image's ground
-    truth, result, overlay or metrics. Answers (pick, picked, ground truth, result, overlay, metrics)."""
-    return None, None, None, {}, None, ""
+    truth, result, overlay or metrics; the hint says so (and tells a test the forgetting is done,
+    so a mask uploaded next is kept). Answers (pick, picked, ground truth, result, overlay, metrics)."""
+    return None, None, None, {}, None, NEW_IMAGE_HINT
 
 
 def draw(result: dict, show_student: bool, show_prompts: bool, show_sam: bool, show_truth: bool):
