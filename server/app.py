@@ -14,7 +14,7 @@ from server.api import docs as api_docs
 from server.api import errors as api_errors
 from server.api import permissions
 from server.api.deps import authorized_token
-from server.api.routes import datasets, health, jobs, label, models, options, predict, splits, tokens
+from server.api.routes import blobs, datasets, health, jobs, label, models, options, predict, splits, tokens
 from server.api.schemas.common import ErrorBody, errors
 from server.core.settings import Settings, get_settings
 from server.services.predict import PredictionService
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, prepare: bool = True) -> FastAP
     # and any of them may answer 401, 403 or 422.
     api_deps = [Depends(authorized_token)]
     for router in (datasets.router, splits.router, jobs.router, models.router, predict.router, label.router,
-                   options.router, tokens.router):
+                   options.router, tokens.router, blobs.router):
         app.include_router(router, prefix="/api/v1", dependencies=api_deps, responses=errors(401, 403, 422))
     app.include_router(health.router)
     app.include_router(health.router, prefix="/api/v1")

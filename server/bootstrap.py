@@ -32,7 +32,7 @@ def import_demo(settings: Settings, echo=print) -> int | None:
     source = settings.resolved_demo_dataset()
     if source is None:
         return None
-    from server.core.storage import open_store
+    from server.core.storage import local_store
     from server.services.datasets import create_split, import_dataset
 
     with session_scope(settings) as session:
@@ -43,7 +43,7 @@ def import_demo(settings: Settings, echo=print) -> int | None:
             for path in sorted((source / folder).iterdir()) if (source / folder).is_dir() else []:
                 if path.is_file() and not path.name.startswith("."):
                     entries.append((f"{folder}/{path.name}", path.read_bytes()))
-        dataset, _ = import_dataset(session, open_store(settings), settings, Path(source).name, entries)
+        dataset, _ = import_dataset(session, local_store(settings), settings, Path(source).name, entries)
         split = create_split(session, dataset, 0.17, 0.17, 0.5, 0)
         session.add(Meta(key="demo_imported", value=str(dataset.id)))
         echo(f"kmine: imported the demo dataset {source} as dataset {dataset.id} with split {split.id}")

@@ -208,7 +208,7 @@ def export_labels(
     from server.core.db import session_scope
     from server.core.models import Dataset
     from server.core.settings import SettingsError, get_settings
-    from server.core.storage import open_store
+    from server.core.storage import local_store
     from server.services.export import write_export
 
     partial = out.with_name(f".{out.name}.part")  # a failed export leaves no half-written file at --out
@@ -218,7 +218,7 @@ def export_labels(
             dataset = session.get(Dataset, dataset_id)
             if dataset is None:
                 _fail(f"dataset {dataset_id} not found", 1)
-            write_export(session, open_store(settings), dataset, format.value, partial, include_images)
+            write_export(session, local_store(settings), dataset, format.value, partial, include_images)
         os.replace(partial, out)
     except SettingsError as err:
         _fail(str(err))

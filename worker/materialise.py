@@ -12,10 +12,10 @@ from kmine.data import Split as KSplit
 from kmine.data import save_split
 from server.core.labels import label_masks
 from server.core.models import Image, Split, SplitMember
-from server.core.storage import BlobStore
+from server.core.storage import Storage, copy_out
 
 
-def materialise(session: Session, store: BlobStore, split_id: int, folder: Path) -> tuple[Path, Path, dict[str, int]]:
+def materialise(session: Session, store: Storage, split_id: int, folder: Path) -> tuple[Path, Path, dict[str, int]]:
     """Write ``images/``, ``masks/`` (the current label of each image) and ``split.json``
     under ``folder``; returns (data folder, split path, image id by stem)."""
     split = session.get(Split, split_id)
@@ -35,9 +35,9 @@ def materialise(session: Session, store: BlobStore, split_id: int, folder: Path)
         parts[part].append(image.stem)
         ids[image.stem] = image.id
         suffix = Path(image.filename).suffix.lower()
-        _link_or_copy(store.path(image.sha256), data / "images" / f"{image.stem}{suffix}")
+        copy_out(store, image.sha256, data / "images" / f"{image.stem}{suffix}")
         if image.id in labels:
-            _link_or_copy(store.path(labels[image.id].sha256), data / "masks" / f"{image.stem}.png")
+            copy_out(store, labels[image.id].sha256, data / "masks" / f"{image.stem}.png")
     train = sorted(parts["labelled"] + parts["unlabelled"])
     ksplit = KSplit(train=train, val=sorted(parts["val"]), test=sorted(parts["test"]), labelled=sorted(parts["labelled"]),
                     seed=split.seed, labelled_fraction=len(parts["labelled"]) / max(1, len(train)),
@@ -46,9 +46,3 @@ def materialise(session: Session, store: BlobStore, split_id: int, folder: Path)
     save_split(ksplit, split_path)
     return data, split_path, ids
 
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        target.hardlink_to(source)
-    except OSError:
-        shutil.copyfile(source, target)

@@ -13,7 +13,9 @@ from kmine.training import Callback, TrainConfig
 from server.core import jobs as jobstate
 from server.core.db import session_factory
 from server.core.models import EpochMetric, Job, PseudoLabelQuality, clean_json
+from server.core.references import forget_blob
 from server.core.settings import Settings
+from worker.runfiles import RunFiles
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,10 @@ class Progress(Callback):
     epoch running or just finished); the API adds 1 to every epoch it answers with, so that it
     counts as the log lines written here do, from 1."""
 
-    def __init__(self, job_id: int, settings: Settings, config: TrainConfig, joblog: JobLog, lease: Lease):
+    def __init__(self, job_id: int, settings: Settings, config: TrainConfig, joblog: JobLog, lease: Lease,
+                 runfiles: RunFiles):
         self.job_id, self.settings, self.joblog, self.lease = job_id, settings, joblog, lease
+        self.runfiles = runfiles
         self.caps = [config.epoch_cap("supervised")] + ([] if config.schedule == "supervised" else [config.epoch_cap("mining")])
         self.phase_index = 0
         self.started = time.monotonic()
@@ -111,12 +115,18 @@ class Progress(Callback):
         # counted from 1 like every epoch the API answers with (the record's own counts from 0)
         self.joblog.say(f"{r['phase']} epoch {r['epoch'] + 1}: loss {r.get('train_loss')} val loss {r.get('val_loss')} "
                         f"Dice {r.get('val_dice')} IoU {r.get('val_iou')}")
+        manifest, dropped = self.runfiles.sync()  # the checkpoint this epoch ends with, in the store first
         with self.Session() as session:
             session.add(EpochMetric(job_id=self.job_id, phase=r["phase"], epoch=r["epoch"], train_loss=r.get("train_loss"),
                                     val_loss=r.get("val_loss"), val_dice=r.get("val_dice"), val_iou=r.get("val_iou"), record=r))
             if "pseudo_made" in r:
                 session.add(quality_row(self.job_id, r))
+            # with its metrics: a run resumed elsewhere starts after exactly the epochs recorded
+            session.execute(update(Job).where(Job.id == self.job_id).values(run_files=manifest))
             session.commit()
+            self.runfiles.committed(manifest)
+            for digest in dropped:  # a superseded checkpoint
+                forget_blob(session, self.runfiles.store, digest)
         self._write(r["phase"], r["epoch"], self._fraction(r["epoch"] + 1))  # this epoch, done
 
     def should_stop(self) -> bool:

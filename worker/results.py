@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from sqlalchemy import select, update
 
 from kmine.training import TrainConfig, TrainResult
 from kmine.training.config import MINING_SCHEDULES
-from kmine.weights import file_sha256
 from server.core.db import session_factory
 from server.core.models import Dataset, Image, Job, Mask, Model, clean_json
 from server.core.settings import Settings
@@ -17,19 +15,16 @@ from server.core.storage import open_store
 
 
 def register_model(job_id: int, settings: Settings, tc: TrainConfig, result: TrainResult, dataset_id: int | None) -> int:
-    """Keep the run's best checkpoint under ``models/`` and record it; the dataset's first
-    model becomes its active one. Returns the model id."""
-    settings.models_dir.mkdir(parents=True, exist_ok=True)
-    digest = file_sha256(result.best_checkpoint)
-    kept = settings.models_dir / f"job-{job_id}-{digest[:12]}.pt"
-    shutil.copyfile(result.best_checkpoint, kept)
+    """Keep the run's best checkpoint in the store (the API's, from a worker on another
+    machine) and record it; the dataset's first model becomes its active one. Returns the model id."""
+    digest, _ = open_store(settings).put_file(result.best_checkpoint)
     with session_factory(settings)() as session:
         dataset = session.get(Dataset, dataset_id) if dataset_id else None
         has_active = dataset is not None and session.scalar(
             select(Model.id).where(Model.dataset_id == dataset_id, Model.active.is_(True))) is not None
         model = Model(dataset_id=dataset_id, job_id=job_id, name=f"job {job_id} ({tc.schedule})",
                       config=clean_json(tc.to_dict() | {"data": None, "split": None, "weights_dir": None, "cache_dir": None}),
-                      metrics=clean_json(result.best), checkpoint_path=str(kept), sha256=digest,
+                      metrics=clean_json(result.best), checkpoint_path=None, sha256=digest,
                       active=dataset is not None and not has_active)
         session.add(model)
         session.flush()

@@ -22,6 +22,7 @@ from server.core.storage import open_store
 from worker.materialise import materialise
 from worker.progress import JobLog, Lease, Progress
 from worker.results import register_model, save_pseudo_labels
+from worker.runfiles import RunFiles
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ def run_job(job_id: int, settings: Settings) -> str:
         if job is None:  # deleted between the claim's commit and this read: nothing to run
             log.info("job %s was deleted once claimed", job_id)
             return "skipped"
-        kind, config, split_id, model_id, dataset_id, attempt = (
-            job.kind, dict(job.config), job.split_id, job.model_id, job.dataset_id, job.attempts)
+        kind, config, split_id, model_id, dataset_id, attempt, manifest = (
+            job.kind, dict(job.config), job.split_id, job.model_id, job.dataset_id, job.attempts, job.run_files)
     joblog = JobLog()
     handler_targets = [logging.getLogger("kmine"), logging.getLogger(__name__)]
     for lg in handler_targets:
@@ -57,8 +58,12 @@ def run_job(job_id: int, settings: Settings) -> str:
             raise ValueError("the job's split was deleted")
         with Session() as session:
             data, split_path, ids = materialise(session, store, split_id, folder)
+        runfiles = RunFiles(store, folder / "run", manifest)
+        if restored := runfiles.restore():  # an earlier attempt's, wherever it ran
+            joblog.say(f"resuming from the run files of the last finished epoch ({restored} fetched)")
         if kind == "train":
-            result = _train(job_id, settings, runtime, config, data, split_path, ids, folder, dataset_id, joblog, lease)
+            result = _train(job_id, settings, runtime, config, data, split_path, ids, folder, dataset_id, joblog, lease,
+                            runfiles)
         elif kind == "evaluate":
             result = _evaluate(settings, runtime, config, model_id, data, split_path)
         elif kind == "experiment":
@@ -88,11 +93,12 @@ def run_job(job_id: int, settings: Settings) -> str:
     return status
 
 
-def _train(job_id, settings, runtime: Runtime, config, data, split_path, ids, folder, dataset_id, joblog, lease) -> dict:
+def _train(job_id, settings, runtime: Runtime, config, data, split_path, ids, folder, dataset_id, joblog, lease,
+           runfiles: RunFiles) -> dict:
     from kmine.training import train
 
     tc = TrainConfig.from_dict({**config, "data": str(data), "split": str(split_path), **runtime.engine_paths()})
-    result = train(tc, folder / "run", callbacks=[Progress(job_id, settings, tc, joblog, lease)])
+    result = train(tc, folder / "run", callbacks=[Progress(job_id, settings, tc, joblog, lease, runfiles)])
     model_id = register_model(job_id, settings, tc, result, dataset_id)
     saved = save_pseudo_labels(job_id, settings, tc, folder / "run", split_path, ids)
     return {"model_id": model_id, "best": result.best, "epochs": len([r for r in result.history if "val_loss" in r]),

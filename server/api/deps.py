@@ -18,7 +18,7 @@ from server.core.db import session_factory
 from server.core.models import ApiToken, Dataset, Image, Job, Model, Split
 from server.core.security import find_token, mark_used
 from server.core.settings import Settings
-from server.core.storage import BlobStore, open_store
+from server.core.storage import BlobStore, local_store
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_store(settings: SettingsDep) -> BlobStore:
-    return open_store(settings)
+    return local_store(settings)
 
 
 StoreDep = Annotated[BlobStore, Depends(get_store)]

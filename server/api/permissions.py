@@ -6,10 +6,10 @@ its parameters are read or the resources it names looked up; ``/health`` needs n
 lists name routes as the app declares them, ``{…}`` standing for one path segment:
 
 * ``admin``: every route.
-* ``user``: every route but :data:`ADMIN_ROUTES` (managing tokens, deleting datasets).
-* ``worker``: only :data:`WORKER_ROUTES`. Workers reach the database directly today; the
-  routes a worker will fetch its work from and post its results to (issue 15) join this
-  allow-list when they are added.
+* ``user``: every route but :data:`ADMIN_ROUTES` (managing tokens, deleting datasets, the blobs).
+* ``worker``: only :data:`WORKER_ROUTES`: who it is, the options, and the blobs its jobs fetch
+  and send (:data:`BLOB_ROUTES`). A worker also writes progress, metrics and result rows to the
+  database directly, as the design says; no route of the API's data is open to it.
 """
 
 from __future__ import annotations
@@ -22,15 +22,24 @@ from kmine.text import shown
 
 Route = tuple[str, str]  # (HTTP method, path template as the app declares it)
 
+# what a worker on another machine fetches its job's inputs with and sends its results to
+BLOB_ROUTES: frozenset[Route] = frozenset({
+    ("GET", "/api/v1/blobs/{digest}"),
+    ("HEAD", "/api/v1/blobs/{digest}"),
+    ("PUT", "/api/v1/blobs/{digest}"),
+    ("DELETE", "/api/v1/blobs/{digest}"),
+})
 ADMIN_ROUTES: frozenset[Route] = frozenset({
     ("POST", "/api/v1/tokens"),
     ("GET", "/api/v1/tokens"),
     ("DELETE", "/api/v1/tokens/{token_id}"),
     ("DELETE", "/api/v1/datasets/{dataset_id}"),
+    *BLOB_ROUTES,
 })
 WORKER_ROUTES: frozenset[Route] = frozenset({
     ("GET", "/api/v1/tokens/me"),
     ("GET", "/api/v1/options"),
+    *BLOB_ROUTES,
 })
 
 

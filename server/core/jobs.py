@@ -57,8 +57,13 @@ def claim(session: Session, job_id: int, settings: Settings, worker: str) -> boo
                 lease_until=t + timedelta(seconds=settings.job_lease_seconds), started_at=t, error=None)
         .execution_options(synchronize_session=False)
     )
+    won = _rows(result) == 1
+    if won:  # the job's record names the worker of each attempt
+        job = session.get(Job, job_id, populate_existing=True)
+        if job is not None:
+            job.workers = [*(job.workers or []), {"attempt": job.attempts, "worker": worker, "started_at": t.isoformat()}]
     session.commit()
-    return _rows(result) == 1
+    return won
 
 
 def renew(session: Session, job_id: int, settings: Settings, worker: str) -> bool:

@@ -146,6 +146,11 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     worker: Mapped[str | None] = mapped_column(String(200))
+    # each attempt's worker: [{"attempt": 1, "worker": "celery@gpu-1", "started_at": "…"}, …]
+    workers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # the run folder as of its last finished epoch, {relative path: sha256} in the blob store:
+    # what a worker on another machine resumes from
+    run_files: Mapped[dict[str, str] | None] = mapped_column(JSON)
     lease_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
@@ -194,7 +199,8 @@ class Model(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    checkpoint_path: Mapped[str] = mapped_column(Text)
+    # an uploaded checkpoint's file on the API's disk; None: the checkpoint is the blob ``sha256``
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -22,6 +22,7 @@ from kmine.weights import WeightsError, file_sha256
 from server.core.errors import BadInput
 from server.core.models import Model
 from server.core.settings import Settings
+from server.core.storage import Storage, open_store
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class ModelFiles:
 
     id: int
     sha256: str
-    checkpoint_path: str
+    checkpoint_path: str | None  # None: the checkpoint is the blob ``sha256``
     config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -58,10 +59,14 @@ def model_teacher(model: Model | ModelFiles | None) -> str:
     return (model.config or {}).get("teacher", DEFAULT_TEACHER) if model is not None else DEFAULT_TEACHER
 
 
-def verified_checkpoint(model: Model | ModelFiles) -> Path:
-    """``model``'s checkpoint file, refused (409) when missing or not matching its checksum."""
-    path = Path(model.checkpoint_path)
-    if not path.is_file():
+def verified_checkpoint(model: Model | ModelFiles, store: Storage) -> Path:
+    """``model``'s checkpoint file (an uploaded one's own file, else its blob, fetched from the
+    API by a worker on another machine), refused (409) when missing or not matching its checksum."""
+    try:
+        path = Path(model.checkpoint_path) if model.checkpoint_path else store.local_path(model.sha256)
+    except FileNotFoundError:
+        path = None
+    if path is None or not path.is_file():
         raise BadInput(f"model {model.id}'s checkpoint is missing on this server", 409)
     if file_sha256(path) != model.sha256:
         raise BadInput(f"model {model.id}'s checkpoint does not match its recorded checksum; refusing to load it", 409)
@@ -121,7 +126,7 @@ class Runtime:
             self._students.move_to_end(key)
             return self._students[key]
         self.set_threads()
-        predictor = Predictor.from_checkpoint(verified_checkpoint(model), device=self.device,
+        predictor = Predictor.from_checkpoint(verified_checkpoint(model, open_store(self.settings)), device=self.device,
                                               student_batch=self.batch, trace=True)
         self._students[key] = predictor
         while len(self._students) > self.max_models:

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     job_lease_seconds: int = 120
     job_max_attempts: int = 3
 
+    # a worker on a machine without the API's disk: inputs and results go through the API
+    api_url: str = Field(default="", description="the API's URL for a worker on another machine "
+                         "(e.g. http://api:8000); empty: the worker shares the API's data folder")
+    worker_token: str = Field(default="", description="a worker token (kmine token create NAME --role worker) "
+                              "the worker sends to the API")
+
     @field_validator("database_url", "broker_url", mode="before")
     @classmethod
     def _none_is_default(cls, value: str | None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from kmine.weights import file_sha256
 from server.core.errors import BadInput
 from server.core.models import Dataset, Model, clean_json
 from server.core.settings import Settings
+from server.core.storage import copy_hashed
 from server.services.datasets import CONTROL_CHARS, check_name
 
 
@@ -44,7 +44,7 @@ def store_checkpoint(session: Session, settings: Settings, source: BinaryIO, fil
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
-            digest = _copy_hashed(source, f)
+            digest, _ = copy_hashed(source, f)
         if file_sha256(tmp) != digest:  # the disk did not keep what was written
             raise BadInput("the checkpoint did not read back intact after it was stored; try again", 503)
         payload = _checked_checkpoint(tmp)
@@ -66,15 +66,6 @@ def store_checkpoint(session: Session, settings: Settings, source: BinaryIO, fil
         session.commit()
         raise
     return model
-
-
-def _copy_hashed(source: BinaryIO, target: BinaryIO) -> str:
-    """Copy ``source`` to ``target`` 1 MiB at a time; the SHA-256 of what was copied."""
-    digest = hashlib.sha256()
-    while chunk := source.read(1 << 20):
-        digest.update(chunk)
-        target.write(chunk)
-    return digest.hexdigest()
 
 
 def _checked_checkpoint(path: Path) -> dict:

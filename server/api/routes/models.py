@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path as FsPath
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from server.api.deps import ModelDep, SessionDep, SettingsDep
+from server.api.deps import ModelDep, SessionDep, SettingsDep, StoreDep
 from server.api.schemas.common import MAX_ID, binary, errors
 from server.api.schemas.models import ModelOut
 from server.api.uploads import upload_file
 from server.core.models import Model
+from server.core.runtime import verified_checkpoint
 from server.services import models as svc
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -41,10 +41,8 @@ def activate(model: ModelDep, session: SessionDep):
 
 @router.get("/{model_id}/download", response_class=FileResponse, summary="The checkpoint file",
             responses={**binary("application/octet-stream", "The checkpoint (torch.save format)"), **errors(404, 409)})
-def download(model: ModelDep):
-    path = FsPath(model.checkpoint_path)
-    if not path.is_file():
-        raise HTTPException(409, f"model {model.id}'s checkpoint is missing on this server")
+def download(model: ModelDep, store: StoreDep):
+    path = verified_checkpoint(model, store)
     return FileResponse(path, media_type="application/octet-stream", filename=f"kmine-model-{model.id}.pt")
 
 

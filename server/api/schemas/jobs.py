@@ -292,6 +292,12 @@ class QualityOut(Answer):
         return cls(**fields, epoch=api_epoch(row.epoch))
 
 
+class Attempt(Answer):
+    attempt: int = Field(description="counted from 1")
+    worker: str
+    started_at: str
+
+
 class JobOut(Answer):
     id: int
     kind: JobKind
@@ -307,7 +313,8 @@ class JobOut(Answer):
     error: str | None
     result: dict[str, Any] | None = Field(description="what a finished job made; a train job's `best` is the best "
                                                       f"epoch's record, its epoch {EPOCHS_FROM_1}")
-    worker: str | None
+    worker: str | None = Field(description="the worker of the current (or last) attempt")
+    workers: list[Attempt] = Field(description="each attempt's worker, first first")
     created_at: IsoDatetime
     started_at: IsoDatetime | None
     finished_at: IsoDatetime | None
@@ -317,11 +324,11 @@ class JobOut(Answer):
         """From a stored job, whose epochs count from 0 as the engine's do."""
         progress = Progress(phase=job.phase, epoch=api_epoch(job.epoch), fraction=job.fraction or 0.0,
                             eta_seconds=job.eta_seconds)
-        fields = {name: getattr(job, name) for name in JobOut.model_fields if name not in ("progress", "result")}
+        fields = {name: getattr(job, name) for name in JobOut.model_fields if name not in ("progress", "result", "workers")}
         result = job.result
         if isinstance(result, dict) and isinstance(result.get("best"), dict):  # a train job's best epoch
             result = {**result, "best": api_record(result["best"])}
-        return cls(**fields, progress=progress, result=result, **more)
+        return cls(**fields, progress=progress, result=result, workers=job.workers or [], **more)
 
 
 class JobDetail(JobOut):

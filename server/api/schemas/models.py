@@ -17,7 +17,6 @@ class ModelOut(Answer):
     job_id: int | None = Field(description="the training job that made it; null for an upload")
     active: bool = Field(description="the model prediction and labelling use for its dataset")
     sha256: str = Field(description="checksum of the checkpoint, checked before every load")
-    checkpoint_path: str
     metrics: dict[str, Any] = Field(description=f"the best epoch's record: its validation metrics, its phase and "
                                                 f"its epoch ({EPOCHS_FROM_1})")
     config: dict[str, Any] = Field(description="the training settings it was made with")
