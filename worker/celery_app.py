@@ -17,7 +17,7 @@ app = celery_app(get_settings())
 def run_job(self, job_id: int) -> None:
     from worker.runner import run_job as run
 
-    run(int(job_id), get_settings())
+    run(int(job_id), get_settings(), self.request.hostname)
 
 
 @worker_ready.connect

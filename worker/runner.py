@@ -27,9 +27,10 @@ from worker.runfiles import RunFiles
 log = logging.getLogger(__name__)
 
 
-def run_job(job_id: int, settings: Settings) -> str:
-    """Run job ``job_id`` if this worker can claim it; returns its final status (or 'skipped')."""
-    worker = jobstate.worker_name()
+def run_job(job_id: int, settings: Settings, hostname: str | None = None) -> str:
+    """Run job ``job_id`` if this worker (``hostname``: its Celery name) can claim it; returns
+    its final status (or 'skipped')."""
+    worker = jobstate.worker_name(hostname)
     Session = session_factory(settings)
     with Session() as session:
         if not jobstate.claim(session, job_id, settings, worker):

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kmine.prompts import PromptConfig
 from kmine.teacher.backends import DEFAULT_TEACHER, TEACHER_NAMES
@@ -123,5 +124,12 @@ class TrainConfig:
         return cls(**values)
 
     def fingerprint(self, ignore: tuple[str, ...] = ("device", "cache_dir", "cache_items", "weights_dir")) -> str:
+        """What a run resumes only with: the settings, and the split's content where it is a
+        file, not where this machine keeps the data (a job resumed by a worker on another
+        machine has other paths)."""
         values = {k: v for k, v in self.to_dict().items() if k not in ignore}
+        split = Path(self.split) if self.split else None
+        if split is not None and split.is_file():
+            values.pop("data")
+            values["split"] = hashlib.sha256(split.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -37,8 +37,10 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_name(hostname: str | None = None) -> str:
+    """This process as a job's record names it: its worker's name (``kmine worker --hostname``,
+    else the machine's) and its pid."""
+    return f"{hostname or socket.gethostname()}:{os.getpid()}"
 
 
 def claim(session: Session, job_id: int, settings: Settings, worker: str) -> bool:

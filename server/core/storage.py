@@ -156,8 +156,8 @@ class HttpStore:
     machine's own :class:`BlobStore`) and verified, or sent up once.
 
     ``fetched``/``sent`` count the blobs that crossed the network, by digest (a job's inputs
-    arrive once however often it reads them); every fetch is also appended to
-    ``<cache>/../transfers.log`` (``digest bytes``), the worker's record across restarts."""
+    arrive once however often it reads them); each crossing is also appended to
+    ``<cache>/../transfers.log`` (``get|put digest bytes``), the worker's record across restarts."""
 
     def __init__(self, api_url: str, token: str, cache: BlobStore, http=None, timeout: float = 60.0):
         import httpx
@@ -187,8 +187,7 @@ class HttpStore:
             except ValueError:
                 raise TransferError(f"blob {digest[:12]}… arrived corrupted (its sha256 differs)") from None
         self.fetched[digest] += 1
-        with open(self.log, "a") as f:
-            f.write(f"{digest} {stream.size}\n")
+        self._note("get", digest, stream.size)
         return self.cache.path(digest)
 
     def get(self, digest: str) -> bytes:
@@ -218,7 +217,12 @@ class HttpStore:
                               headers={**self.auth, "Content-Type": "application/octet-stream"})
         _raise_for(r, "send")
         self.sent[digest] += 1
+        self._note("put", digest, self.cache.path(digest).stat().st_size)
         return r.status_code == 201
+
+    def _note(self, way: str, digest: str, size: int) -> None:
+        with open(self.log, "a") as f:
+            f.write(f"{way} {digest} {size}\n")
 
     def delete(self, digest: str) -> None:
         r = self.http.delete(self._blob_url(digest), headers=self.auth)

@@ -71,6 +71,7 @@ def test_http_store_fetches_once_verified_and_sends_once(client, tokens, tmp_pat
     for _ in range(3):
         assert reader.get(digest) == b"pseudo-label mask"
     assert reader.fetched[digest] == 1  # read three times, fetched once
-    assert (tmp_path / "transfers.log").read_text().split() == [digest, str(len(b"pseudo-label mask"))]
+    assert (tmp_path / "transfers.log").read_text().split() == [
+        "put", digest, "17", "get", digest, "17"]  # both stores' caches are under tmp_path
     with pytest.raises(FileNotFoundError):
         reader.local_path("0" * 64)
