@@ -79,16 +79,11 @@ async def _too_large(send, limit: int):
 
 def _reaper(settings: Settings, stop: threading.Event, every: float) -> None:
     """Put jobs whose worker died back in the queue (bounded attempts)."""
-    from server.core.db import session_scope
-    from server.core.jobs import requeue_stale
-    from server.core.queue import enqueue
+    from server.core.queue import resend_stale
 
     while not stop.wait(every):
         try:
-            with session_scope(settings) as session:
-                ids = requeue_stale(session, settings)
-            for job_id in ids:
-                enqueue(job_id, settings)
+            resend_stale(settings)
         except Exception:  # keep reaping; the next round may succeed
             log.exception("requeueing stale jobs failed")
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from kmine.cli import _choices, _fail, app
+from server.core.models import JOB_DEVICES
 from server.core.roles import TOKEN_ROLES
 from server.services.export_formats import EXPORT_FORMATS
 
@@ -27,8 +28,10 @@ __all__ = ["app", "main"]
 
 if TYPE_CHECKING:
     class Role(str, Enum): ...  # built from the one list of roles, which a type checker cannot read
+    class Device(str, Enum): ...
 else:
     Role = _choices("Role", TOKEN_ROLES)
+    Device = _choices("Device", JOB_DEVICES)
 token_app = typer.Typer(help="API tokens in the configured database (KMINE_DATABASE_URL, KMINE_SECRET_KEY, as "
                              "`serve` reads them): create, list, revoke.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -89,6 +92,8 @@ def _mount_ui(api, settings, host: str, port: int):
 def worker(
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
     hostname: Annotated[str | None, typer.Option(help="Worker name (default: celery's).")] = None,
+    queue: Annotated[Device, typer.Option(help="Also take the jobs that ask for this device (`gpu`: one worker "
+                                               "per GPU; `any`: only jobs for any device).")] = Device["any"],
 ):
     """Run a job worker: one job at a time (start one per GPU, e.g. with CUDA_VISIBLE_DEVICES).
     It reads the same KMINE_* settings as the server (database, broker, data directory)."""
@@ -96,7 +101,7 @@ def worker(
     from worker.main import run_worker
 
     try:
-        run_worker(get_settings(), loglevel, hostname)
+        run_worker(get_settings(), loglevel, hostname, queue.value)
     except SettingsError as err:
         _fail(str(err))
 

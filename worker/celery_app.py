@@ -23,15 +23,9 @@ def run_job(self, job_id: int) -> None:
 @worker_ready.connect
 def _requeue_on_start(**_):
     """Jobs whose worker died while nothing was watching go back to the queue."""
-    from server.core.db import session_scope
-    from server.core.jobs import requeue_stale
-    from server.core.queue import enqueue
+    from server.core.queue import resend_stale
 
-    settings = get_settings()
     try:
-        with session_scope(settings) as session:
-            ids = requeue_stale(session, settings)
-        for job_id in ids:
-            enqueue(job_id, settings)
+        resend_stale(get_settings())
     except Exception:
         log.exception("could not requeue stale jobs at start")

@@ -1,5 +1,5 @@
 """workers without the API's disk: a job's run files (for resuming elsewhere) and each
-attempt's worker; a trained model's checkpoint may be a blob (no path)
+attempt's worker; the device a job asks for; a trained model's checkpoint may be a blob (no path)
 
 Revision ID: 0005
 Revises: 0004
@@ -19,6 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('workers', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('run_files', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('device', sa.String(length=10), server_default='any', nullable=False))
     with op.batch_alter_table('models', schema=None) as batch_op:
         batch_op.alter_column('checkpoint_path', existing_type=sa.Text(), nullable=True)
 
@@ -30,5 +31,6 @@ def downgrade() -> None:
     with op.batch_alter_table('models', schema=None) as batch_op:
         batch_op.alter_column('checkpoint_path', existing_type=sa.Text(), nullable=False)
     with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_column('device')
         batch_op.drop_column('run_files')
         batch_op.drop_column('workers')

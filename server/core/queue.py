@@ -8,9 +8,11 @@ from functools import lru_cache
 
 from celery import Celery
 
+from server.core.models import JOB_DEVICES
 from server.core.settings import Settings, get_settings
 
 TASK_NAME = "kmine.run_job"
+DEVICES = JOB_DEVICES  # a worker takes jobs for "any" device and for its own (kmine worker --queue gpu|cpu)
 
 
 @lru_cache(maxsize=4)
@@ -47,9 +49,35 @@ def celery_app(settings: Settings | None = None) -> Celery:
     return _app(settings.broker_url, settings.queue)
 
 
-def enqueue(job_id: int, settings: Settings | None = None) -> None:
+def queue_name(settings: Settings, device: str) -> str:
+    """The broker queue of jobs for ``device``: ``kmine`` for any, ``kmine.gpu``, ``kmine.cpu``."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}")
+    return settings.queue if device == "any" else f"{settings.queue}.{device}"
+
+
+def worker_queues(settings: Settings, device: str) -> list[str]:
+    """The queues a worker for ``device`` takes jobs from: any device's, and its own."""
+    return [queue_name(settings, d) for d in dict.fromkeys(("any", device))]
+
+
+def enqueue(job_id: int, settings: Settings | None = None, device: str = "any") -> None:
     settings = settings or get_settings()
-    celery_app(settings).send_task(TASK_NAME, args=[job_id], queue=settings.queue)
+    celery_app(settings).send_task(TASK_NAME, args=[job_id], queue=queue_name(settings, device))
+
+
+def resend_stale(settings: Settings) -> list[int]:
+    """Jobs whose worker died (their lease ran out) back to their device's queue; their ids."""
+    from server.core.db import session_scope
+    from server.core.jobs import requeue_stale
+    from server.core.models import Job
+
+    with session_scope(settings) as session:
+        ids = requeue_stale(session, settings)
+        targets = [(job_id, getattr(session.get(Job, job_id), "device", None) or "any") for job_id in ids]
+    for job_id, device in targets:
+        enqueue(job_id, settings, device)
+    return ids
 
 
 def broker_ok(settings: Settings | None = None) -> tuple[bool, str]:

@@ -102,9 +102,9 @@ def _split(session: Session, split_id) -> Split:
 
 
 def submit(session: Session, settings: Settings, kind: str, split_id: int | None, model_id: int | None,
-           config: dict) -> Job:
-    """Check and record a job of ``kind`` and send it to the queue; 404 for a missing split or
-    model, 503 (the job marked failed) when the broker cannot be reached."""
+           config: dict, device: str = "any") -> Job:
+    """Check and record a job of ``kind`` and send it to the queue of ``device``'s workers; 404
+    for a missing split or model, 503 (the job marked failed) when the broker cannot be reached."""
     config = dict(config or {})
     if kind == "train":
         split = _split(session, split_id)
@@ -125,12 +125,12 @@ def submit(session: Session, settings: Settings, kind: str, split_id: int | None
         config = check_experiment_config(config, f"experiment-{split.id}")
     else:
         raise BadInput(f"job kind {shown(kind)} unknown; choose train, evaluate or experiment")
-    job = Job(kind=kind, dataset_id=split.dataset_id, split_id=split.id, model_id=model_id, config=config,
+    job = Job(kind=kind, dataset_id=split.dataset_id, split_id=split.id, model_id=model_id, config=config, device=device,
               max_attempts=settings.job_max_attempts, log_tail=f"[{now():%H:%M:%S}] queued")
     session.add(job)
     session.commit()
     try:
-        enqueue(job.id, settings)
+        enqueue(job.id, settings, device)
     except Exception as err:  # the job must not wait forever for a message never sent
         job.status, job.finished_at, job.error = "failed", now(), f"could not reach the broker: {err}"
         session.commit()

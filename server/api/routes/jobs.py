@@ -29,7 +29,7 @@ def job_detail(session, job: Job) -> JobDetail:
                          "config: fractions × schedules × teachers × prompts × strategies × seeds). Settings left "
                          "out take the engine's defaults; GET /api/v1/options lists the choices.")
 def submit(body: JobRequest, session: SessionDep, settings: SettingsDep):
-    job = svc.submit(session, settings, body.kind, body.split_id, body.model_id, body.stored_config())
+    job = svc.submit(session, settings, body.kind, body.split_id, body.model_id, body.stored_config(), body.device)
     return job_detail(session, job)
 
 

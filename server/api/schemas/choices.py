@@ -17,7 +17,7 @@ from kmine.student.encoders import ENCODERS
 from kmine.teacher import TEACHER_NAMES
 from kmine.training.config import SCHEDULES
 from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES
-from server.core.models import JOB_KINDS, JOB_STATUSES, MASK_KINDS, MASK_ORIGINS, SPLIT_PARTS
+from server.core.models import JOB_DEVICES, JOB_KINDS, JOB_STATUSES, MASK_KINDS, MASK_ORIGINS, SPLIT_PARTS
 from server.core.roles import TOKEN_ROLES
 from server.services.export_formats import EXPORT_FORMATS
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     Frame = str
     Pretraining = str
     JobKind = str
+    JobDevice = str
     JobStatus = str
     SplitPart = str
     MaskKind = str
@@ -53,6 +54,7 @@ else:
     Frame = Literal[FRAMES]
     Pretraining = Literal[tuple(PRETRAINING_NAMES)]
     JobKind = Literal[JOB_KINDS]
+    JobDevice = Literal[JOB_DEVICES]
     JobStatus = Literal[JOB_STATUSES]
     SplitPart = Literal[SPLIT_PARTS]
     MaskKind = Literal[MASK_KINDS]

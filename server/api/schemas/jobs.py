@@ -26,6 +26,7 @@ from kmine.training.strategy import PseudoStrategy
 from server.api.schemas.choices import (
     Encoder,
     Frame,
+    JobDevice,
     JobKind,
     JobStatus,
     LabelRule,
@@ -215,6 +216,8 @@ class ExperimentSettings(JobSettings):
 class _JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     config: JobSettings  # each kind's own settings
+    device: JobDevice = Field("any", description="the workers that may run it: any, or only those started with "
+                                                  "`kmine worker --queue gpu` (or `cpu`)")
 
     def stored_config(self) -> dict:
         """The job's ``config`` as stored for the worker: the settings the client named."""
@@ -313,6 +316,7 @@ class JobOut(Answer):
     error: str | None
     result: dict[str, Any] | None = Field(description="what a finished job made; a train job's `best` is the best "
                                                       f"epoch's record, its epoch {EPOCHS_FROM_1}")
+    device: str = Field(description="the workers that may run it (any, gpu, cpu)")
     worker: str | None = Field(description="the worker of the current (or last) attempt")
     workers: list[Attempt] = Field(description="each attempt's worker, first first")
     created_at: IsoDatetime
