@@ -103,6 +103,9 @@ class Settings(BaseSettings):
             problems.append("KMINE_DATABASE_URL points at SQLite; production needs PostgreSQL (postgresql+psycopg://...)")
         if self.broker_url.startswith("sqla+"):
             problems.append("KMINE_BROKER_URL is the embedded SQLite broker; production needs Redis (redis://...)")
+        if self.api_url and not self.worker_token:
+            problems.append("KMINE_API_URL is set but KMINE_WORKER_TOKEN is not: create one with "
+                            "`kmine token create NAME --role worker` on the API host")
         if problems:
             raise SettingsError("production mode refuses to start: " + "; ".join(problems))
 

@@ -14,6 +14,7 @@ from kmine.text import shown
 from server.core.errors import BadInput
 from server.core.labels import LABEL_KINDS, annotated_count, annotated_image_ids, label_mask, label_masks, latest_mask
 from server.core.models import SPLIT_PARTS, Dataset, Image, Mask, Model, Split, SplitMember, utcnow
+from server.core.references import blobs_in_use
 from server.core.settings import Settings
 from server.core.storage import BlobStore
 from server.services.uploads import Content, classify, content_bytes, decode_image, decode_mask
@@ -124,16 +125,6 @@ def delete_dataset(session: Session, store: BlobStore, dataset: Dataset) -> None
     session.commit()
     for digest in sorted(digests - blobs_in_use(session, digests)):
         store.delete(digest)
-
-
-def blobs_in_use(session: Session, digests: set[str]) -> set[str]:
-    """Those of ``digests`` that an image or a mask row references."""
-    wanted, used = sorted(digests), set[str]()
-    for i in range(0, len(wanted), 500):  # bounded IN lists: SQLite caps a statement's parameters
-        part = wanted[i:i + 500]
-        used.update(session.scalars(select(Image.sha256).where(Image.sha256.in_(part))))
-        used.update(session.scalars(select(Mask.sha256).where(Mask.sha256.in_(part))))
-    return used
 
 
 def set_human_mask(session: Session, store: BlobStore, settings: Settings, image: Image, data: bytes, filename: str,

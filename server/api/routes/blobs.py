@@ -28,8 +28,9 @@ def fetch(digest: Digest, session: SessionDep, store: StoreDep):
     return FileResponse(_file(session, store, digest), media_type="application/octet-stream")
 
 
-@router.head("/{digest}", status_code=200, summary="Whether the API has a blob (200) or not (404)",
-             responses=errors(404))
+@router.head("/{digest}", status_code=200, response_class=Response,
+             summary="Whether the API has a blob (200) or not (404); no body",
+             responses={200: {"description": "The API has it"}, **errors(404)})
 def look_up(digest: Digest, session: SessionDep, store: StoreDep):
     _file(session, store, digest)
     return Response(status_code=200)

@@ -268,12 +268,14 @@ class EpochMetricOut(Answer):
     val_dice: float | None
     val_iou: float | None
     record: dict[str, Any] = Field(description="the engine's full record of the epoch (its epoch, too, counted from 1)")
+    created_at: IsoDatetime = Field(description="when the epoch ended (its checkpoint stored)")
 
     @classmethod
     def of(cls, row) -> Self:
         """From a stored row, whose epoch counts from 0 as the engine's does."""
         return cls(phase=row.phase, epoch=api_epoch(row.epoch), train_loss=row.train_loss, val_loss=row.val_loss,
-                   val_dice=row.val_dice, val_iou=row.val_iou, record=api_record(row.record) or {})
+                   val_dice=row.val_dice, val_iou=row.val_iou, record=api_record(row.record) or {},
+                   created_at=row.created_at)
 
 
 class QualityOut(Answer):

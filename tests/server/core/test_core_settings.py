@@ -42,3 +42,11 @@ def test_the_api_and_its_local_worker_share_the_cores():
     assert api >= 1 and worker >= 1 and (api + worker == n or n == 1)
     assert split_threads(1) == (1, max(1, n - 1))
     assert torch_threads(Settings(threads=3)) == 3 and torch_threads(Settings()) == n
+
+
+def test_a_worker_given_the_api_url_needs_a_worker_token(tmp_path):
+    secret = "0123456789abcdef" * 4
+    with pytest.raises(SettingsError, match="KMINE_WORKER_TOKEN"):
+        Settings(data_dir=tmp_path, secret_key=secret, api_url="http://api:8000", **PRODUCTION).check_production()
+    Settings(data_dir=tmp_path, secret_key=secret, api_url="http://api:8000", worker_token="t",
+             **PRODUCTION).check_production()
