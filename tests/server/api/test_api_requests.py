@@ -162,8 +162,9 @@ def test_good_jobs_are_accepted_and_stored_as_sent(quiet_client, data):
     job = r.json()
     assert job["config"] == TRAIN  # stored as the worker reads it: the settings sent, nothing added
     assert set(job) == {"id", "kind", "status", "dataset_id", "split_id", "model_id", "config", "progress", "attempts",
-                        "max_attempts", "cancel_requested", "error", "result", "worker", "created_at", "started_at",
-                        "finished_at", "metrics", "pseudo_label_quality", "log_tail"}
+                        "max_attempts", "cancel_requested", "error", "result", "device", "worker", "workers", "created_at",
+                        "started_at", "finished_at", "metrics", "pseudo_label_quality", "log_tail"}
+    assert job["device"] == "any" and job["workers"] == []
     assert job["progress"] == {"phase": None, "epoch": None, "fraction": 0.0, "eta_seconds": None}
     assert job["status"] == "queued" and job["metrics"] == [] and job["started_at"] is None
     created = job["created_at"]
