@@ -196,7 +196,8 @@ def flat_counts(counts: dict) -> dict:
 
 
 def counts_text(counts: dict) -> str:
-    return ", ".join(f"{v} {k}" for k, v in counts.items())
+    """Counts in words; a nested count (masks by kind) as "12 ground_truth masks", never a dict."""
+    return ", ".join(f"{v} {k}" for k, v in flat_counts(counts).items())
 
 
 def upload_md(d: dict) -> str:
