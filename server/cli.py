@@ -44,7 +44,7 @@ def serve(
     worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Also start a local worker process (default: in embedded mode).")] = None,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Import the demo dataset (../shared/data/covid-qu-ex-sample) on first start and train a first small model.")] = True,
     migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Bring the database to the current schema first (alembic upgrade head).")] = True,
-    ui: Annotated[bool | None, typer.Option("--ui/--no-ui", help="Also serve the web UI at /ui, acting with the admin token (default: in embedded mode only; in production run `python -m webui` behind your own access control).")] = None,
+    ui: Annotated[bool | None, typer.Option("--ui/--no-ui", help="Also serve the web UI at /ui, where each visitor signs in with an API token (default: in embedded mode only; or run `python -m webui` on its own).")] = None,
 ):
     """Start the HTTP API (docs at /docs). Embedded mode (default): SQLite, a SQLite-backed
     queue and a local worker in ./kmine-data (KMINE_DATA_DIR); production: set KMINE_MODE,
@@ -61,30 +61,35 @@ def serve(
 
 
 def _mount_ui(api, settings, host: str, port: int):
-    """The web UI at /ui: an HTTP client of this same server, authenticated with the admin token."""
+    """The web UI at /ui: an HTTP client of this same server, behind a sign-in page where each
+    visitor pastes their own API token. A one-time link signs the person who started the server
+    in with the admin token (as Jupyter's does), so the first visit needs no copying."""
     import contextlib
     import io
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
-        import gradio as gr
-
-        from webui.app import build_ui
+        from webui.app import mount
     except ImportError as err:
         typer.echo(f"kmine: web UI not served ({err}); the API is unaffected")
         return api
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    blocks = build_ui(f"http://{local}:{port}", settings.admin_token_file.read_text().strip())
+    hint = (f"First time here? The first admin token is in the file `{settings.admin_token_file}` on the server "
+            "(or open the one-time sign-in link `kmine serve` printed). An admin makes a token per person with "
+            "`kmine token create NAME --role user`.")
     # gradio 5.50's mount_gradio_app prints a bare "new /ui" (a debug print left in it): keep that
     # out of the log, and pass on anything else it prints.
     with contextlib.redirect_stdout(io.StringIO()) as printed:
-        api = gr.mount_gradio_app(api, blocks, path="/ui", show_api=False, ssr_mode=False)
+        sessions = mount(api, f"http://{local}:{port}", "/ui", hint)
     for line in printed.getvalue().splitlines():
         if line != "new /ui":
             typer.echo(line)
     api.state.ui_mounted = True
-    typer.echo(f"kmine: web UI on http://{host}:{port}/ui")
+    typer.echo(f"kmine: web UI on http://{host}:{port}/ui (sign in with an API token)")
+    if settings.admin_token_file.is_file():
+        code = sessions.one_time_code(settings.admin_token_file.read_text().strip())
+        typer.echo(f"kmine: sign in as admin once, within the hour: http://{local}:{port}/ui/sign-in?code={code}")
     return api
 
 

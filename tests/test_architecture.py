@@ -54,7 +54,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("kmine", "server", "worker", "webui")
-WEBUI_ALLOWED = {"httpx", "gradio", "numpy", "PIL", "matplotlib", "pandas"}
+WEBUI_ALLOWED = {"httpx", "gradio", "fastapi", "uvicorn", "numpy", "PIL", "matplotlib", "pandas"}
 STDLIB = set(sys.stdlib_module_names)
 
 

@@ -6,7 +6,7 @@ Every failure becomes an :class:`ApiError` whose message a person can read (the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,17 +18,31 @@ class ApiError(Exception):
     """A readable message for a failed API call."""
 
 
+TokenSource = Callable[[], str]
+
+
 class ApiClient:
-    def __init__(self, api_url: str, token: str, timeout: float = 300.0, http: httpx.Client | None = None):
-        """``http``: an HTTP client to send the calls through instead of a new one (e.g. an
-        in-process ``TestClient`` of the server); it must already carry ``api_url`` as its
-        base URL and the token in its ``Authorization`` header."""
+    def __init__(self, api_url: str, token: str | TokenSource, timeout: float = 300.0,
+                 http: httpx.Client | None = None):
+        """``token``: the API token, or a function answering the token of whoever the call is
+        made for (the web UI's signed-in visitor), asked at every call; it raises
+        :class:`ApiError` when there is none. ``http``: an HTTP client to send the calls through
+        instead of a new one (e.g. an in-process ``TestClient`` of the server); it must already
+        carry ``api_url`` as its base URL and, for a fixed token, the token in its
+        ``Authorization`` header."""
         self.api_url = api_url.rstrip("/")
         if not self.api_url.endswith("/api/v1"):
             self.api_url += "/api/v1"
+        self._token = token if callable(token) else None
         if http is None:
-            http = httpx.Client(base_url=self.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+            headers = {} if callable(token) else {"Authorization": f"Bearer {token}"}
+            http = httpx.Client(base_url=self.api_url, headers=headers, timeout=timeout)
         self._http = http
+
+    def _auth(self) -> dict[str, str]:
+        """The per-call header of a client acting for whoever is signed in (none for a fixed token:
+        its client carries it)."""
+        return {"Authorization": f"Bearer {self._token()}"} if self._token else {}
 
     # ---- plumbing ----
     @contextmanager
@@ -39,11 +53,12 @@ class ApiClient:
         except httpx.TimeoutException:
             raise ApiError(f"the server at {self.api_url} did not answer in time ({method} {path})") from None
         except httpx.TransportError as err:
-            raise ApiError(f"cannot reach the server at {self.api_url}: {err.__class__.__name__} {err}") from None
+            raise ApiError(f"cannot reach the server at {self.api_url} ({transport_problem(err)})") from None
 
     def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        headers = self._auth()
         with self._transport(method, path):
-            response = self._http.request(method, path, **kwargs)
+            response = self._http.request(method, path, headers=headers, **kwargs)
         if response.status_code >= 400:
             raise ApiError(error_message(response))
         return response
@@ -51,7 +66,8 @@ class ApiClient:
     def download(self, path: str, folder: Path, params: dict | None = None) -> Path:
         """GET ``path`` into ``folder`` chunk by chunk (never whole in memory), under the file
         name the server gives; returns the written file."""
-        with self._transport("GET", path), self._http.stream("GET", path, params=params) as response:
+        headers = self._auth()
+        with self._transport("GET", path), self._http.stream("GET", path, params=params, headers=headers) as response:
             if response.status_code >= 400:
                 response.read()
                 raise ApiError(error_message(response))
@@ -69,6 +85,10 @@ class ApiClient:
         """The choices a client may offer (prompt kinds, teachers, schedules, modes, ...) and the
         server's limits: the UI shows these instead of lists of its own."""
         return self.json("GET", "/options")
+
+    def me(self) -> dict:
+        """Who the token is: its ``name`` and ``role`` (admin, user, worker)."""
+        return self.json("GET", "/tokens/me")
 
     # ---- datasets and splits ----
     def datasets(self) -> list[dict]:
@@ -134,6 +154,10 @@ class ApiClient:
     def models(self, dataset_id: int | None = None) -> list[dict]:
         return self.json("GET", "/models", params={"dataset_id": dataset_id} if dataset_id else None)
 
+    def activate_model(self, model_id: int) -> dict:
+        """Make the model its dataset's active one (prediction and labelling use it)."""
+        return self.json("POST", f"/models/{model_id}/activate")
+
     def predict(self, image_name: str, image: bytes, mode: str = "student", model_id: int | None = None,
                 prompts: str | None = None, truth: bytes | None = None) -> dict:
         data = {"mode": mode}
@@ -177,6 +201,15 @@ class ApiClient:
         return self.json("POST", f"/jobs/{job_id}/cancel")
 
 
+def transport_problem(err: httpx.TransportError) -> str:
+    """What went wrong on the way, in words rather than an exception's name."""
+    if isinstance(err, httpx.ConnectError):
+        return "nothing answers at that address"
+    if isinstance(err, httpx.RemoteProtocolError):
+        return "the connection was closed before an answer came"
+    return "the connection failed"
+
+
 def attachment_name(response: httpx.Response, default: str) -> str:
     """The file name of a ``Content-Disposition: attachment; filename=…`` answer, reduced to a
     plain name (no folders), else ``default``."""
@@ -197,5 +230,5 @@ def error_message(response: httpx.Response) -> str:
     if not detail:
         detail = response.reason_phrase or "error"
     if status == 401:
-        return f"Not authorised: {detail} (check the API token)"
+        return f"Not signed in: {detail} (sign in again with a valid API token)"
     return f"{detail} (HTTP {status})"

@@ -32,9 +32,23 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [round(start + i * step, 10) for i in range(math.ceil((hi - start) / step) + 1)]
 
 
+def y_span(ys: Sequence[float], bounds: tuple[float | None, float | None]) -> tuple[float, float]:
+    """The y range to draw: the values' own, widened around a single value (or equal values) by
+    a tenth of it (at least 0.05) rather than by ±0.5, and never past ``bounds`` (e.g. a Dice
+    lies in [0, 1], a loss is at least 0)."""
+    lo, hi = min(ys), max(ys)
+    if hi - lo < 1e-9:
+        pad = max(0.05, abs(lo) * 0.1)
+        lo, hi = lo - pad, hi + pad
+    low, high = bounds
+    return (lo if low is None else max(lo, low)), (hi if high is None else min(hi, high))
+
+
 def line_chart(series: dict[str, list[tuple[float, float]]], title: str, size=(440, 250),
-               marks: Sequence[tuple[float, str]] = (), y_range: tuple[float, float] | None = None) -> Image.Image:
-    """``series``: name -> [(x, y), …]; ``marks``: (x, label) drawn as dashed verticals."""
+               marks: Sequence[tuple[float, str]] = (), x_title: str = "epoch", y_title: str = "",
+               bounds: tuple[float | None, float | None] = (None, None)) -> Image.Image:
+    """``series``: name -> [(x, y), …]; ``marks``: (x, label) drawn as dashed verticals;
+    ``bounds``: what the values cannot leave, which the y axis then does not either."""
     w, h = size[0] * SCALE, size[1] * SCALE
     im = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(im)
@@ -44,9 +58,11 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, size=(4
     if not points:
         draw.text((w // 2, h // 2), "no data yet", fill=MUTED, font=small, anchor="mm")
         return im
-    left, right, top, bottom = 44 * SCALE, w - 12 * SCALE, 44 * SCALE, h - 28 * SCALE
+    left, right, top, bottom = 58 * SCALE, w - 12 * SCALE, 44 * SCALE, h - 40 * SCALE
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    y_ticks = nice_ticks(*(y_range or (min(ys), max(ys))))
+    low, high = bounds
+    y_ticks = [t for t in nice_ticks(*y_span(ys, bounds))
+               if (low is None or t >= low - 1e-9) and (high is None or t <= high + 1e-9)]
     x_lo, x_hi = min(xs), max(max(xs), min(xs) + 1)
     y_lo, y_hi = y_ticks[0], y_ticks[-1]
 
@@ -64,6 +80,12 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, size=(4
         draw.line([(px, bottom), (px, bottom + 4 * SCALE)], fill=AXIS, width=SCALE)
         draw.text((px, bottom + 6 * SCALE), str(x), fill=MUTED, font=small, anchor="mt")
     draw.line([(left, bottom), (right, bottom)], fill=AXIS, width=SCALE)
+    draw.text(((left + right) // 2, h - 4 * SCALE), x_title, fill=TEXT, font=small, anchor="md")
+    if y_title:
+        caption = Image.new("RGBA", (int(draw.textlength(y_title, font=small)) + 4, 16 * SCALE), (255, 255, 255, 0))
+        ImageDraw.Draw(caption).text((2, 0), y_title, fill=TEXT, font=small)
+        turned = caption.rotate(90, expand=True)
+        im.paste(turned, (4 * SCALE, (top + bottom) // 2 - turned.height // 2), turned)
     for mark_x, label in marks:
         px, _ = at(mark_x, y_lo)
         for y0 in range(int(top), int(bottom), 8 * SCALE):

@@ -86,7 +86,10 @@ def server(tmp_path_factory):
             "prompts": {"kinds": "points+box", "per_component": True}}}).json()
         job = wait_job(c, job["id"])
         assert job["status"] == "succeeded", job
-        yield {"base": base, "client": c, "dataset": ds, "split": split, "tmp": tmp, "log": log_path}
+        tokens = {role: c.post("/tokens", json={"name": f"webui {role}", "role": role}).json()["token"]
+                  for role in ("user", "worker")}
+        yield {"base": base, "client": c, "dataset": ds, "split": split, "tmp": tmp, "log": log_path,
+               "tokens": tokens}
     finally:
         stop_process_group(proc)
 
@@ -101,10 +104,26 @@ def page(server):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         pg = browser.new_page(viewport={"width": 1440, "height": 1000})
         pg.set_default_timeout(PATIENCE_S * 1000)
-        pg.goto(server["base"] + "/")  # redirects to /ui/
+        pg.goto(server["base"] + "/")  # redirects to /ui/, which sends a visitor to sign in first
+        sign_in(pg, server["tokens"]["user"])  # a user token: everything these tests do but manage tokens
         pg.get_by_text("semi-supervised segmentation").wait_for()
         yield pg
         browser.close()
+
+
+def sign_in(page, token: str):
+    """Paste ``token`` in the sign-in box the UI shows a visitor without a session, and send it."""
+    page.locator("#token").fill(token)
+    page.locator("#sign-in").click()
+
+
+def new_page(browser, server):
+    """A new browser context (no cookie: an anonymous visitor) on the UI's address."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(PATIENCE_S * 1000)
+    pg.goto(server["base"] + "/ui/")
+    return context, pg
 
 
 def tab(page, name: str):
@@ -114,6 +133,53 @@ def tab(page, name: str):
 def test_root_redirects_to_ui(server):
     r = httpx.get(server["base"] + "/", follow_redirects=False)
     assert r.status_code in (302, 307) and r.headers["location"].startswith("/ui")
+
+
+def test_anonymous_visitor_sees_only_the_sign_in_box(server, page):
+    """No credential: the page is the sign-in box (saying where the first admin token is), and
+    neither a raw request nor a gradio_client reaches the UI's functions."""
+    context, anonymous = new_page(page.context.browser, server)
+    try:
+        anonymous.locator("#token").wait_for()
+        assert anonymous.url.endswith("/ui/sign-in")
+        assert "admin_token" in anonymous.locator("main").inner_text()
+        assert anonymous.get_by_text("semi-supervised segmentation").count() == 0
+        anonymous.screenshot(path=str(ARTIFACTS / "sign-in.png"), full_page=True)
+    finally:
+        context.close()
+    base = server["base"] + "/ui"
+    body = {"data": [], "fn_index": 0, "session_hash": "anonymous", "event_data": None, "trigger_id": None}
+    assert httpx.post(f"{base}/gradio_api/queue/join", json=body).status_code == 401
+    assert httpx.get(f"{base}/config").status_code == 401
+    gradio_client = pytest.importorskip("gradio_client")
+    with pytest.raises(Exception):  # noqa: B017 (whatever it raises, it gets nothing)
+        gradio_client.Client(base + "/", verbose=False).predict(fn_index=0)
+
+
+def test_worker_token_is_refused_at_sign_in(server, page):
+    context, visitor = new_page(page.context.browser, server)
+    try:
+        sign_in(visitor, server["tokens"]["worker"])
+        visitor.locator("#sign-in-problem").get_by_text("That is a worker token").wait_for()
+        assert visitor.get_by_text("semi-supervised segmentation").count() == 0
+    finally:
+        context.close()
+
+
+def test_user_is_signed_in_and_signs_out(server, page):
+    """The module's page acts as the user it signed in as; a second visitor signs in with the
+    one-time-free way (a token) and out again, and is then asked to sign in."""
+    page.locator("#kmine-status").get_by_text("Signed in as webui user (user)").wait_for()
+    context, visitor = new_page(page.context.browser, server)
+    try:
+        sign_in(visitor, server["tokens"]["user"])
+        visitor.get_by_text("semi-supervised segmentation").wait_for()
+        visitor.locator("#sign-out").click()
+        visitor.get_by_text("You are signed out").wait_for()
+        visitor.goto(server["base"] + "/ui/")
+        visitor.locator("#token").wait_for()
+    finally:
+        context.close()
 
 
 def test_datasets_view(server, page):
@@ -127,10 +193,12 @@ def test_datasets_view(server, page):
     page.locator("#upload-zip input[type=file]").set_input_files(str(zip_path))
     page.locator("#upload-zip").get_by_text("second.zip").wait_for()  # uploaded to the UI's server
     page.locator("#upload-run").click()
-    page.locator("#datasets-message").get_by_text("Imported").wait_for()
+    page.locator("#upload-message").get_by_text("Imported").wait_for()
     table.get_by_text("second covid").first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "datasets-uploaded.png"), full_page=True)
+    page.locator("#kmine-status").get_by_text(re.compile("2 dataset")).wait_for()  # the header follows the upload
     page.locator("#split-run").click()  # the new dataset has no split yet: make one
-    page.locator("#datasets-message").get_by_text("Made split").wait_for()
+    page.locator("#split-message").get_by_text("Made split").wait_for()
     page.screenshot(path=str(ARTIFACTS / "datasets.png"), full_page=True)
 
 
@@ -333,6 +401,8 @@ def test_jobs_launch_progress_curves_and_table(server, page):
     job = server["client"].get(f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and len(job["metrics"]) >= 2 and job["pseudo_label_quality"]
     assert job["result"]["pseudo_labels_saved"] >= 1  # each unlabelled image's latest, for the Label view
+    # its model is now its dataset's active one: the header says so without a reload
+    page.locator("#kmine-status").get_by_text(re.compile(rf"→ #{job['model_id']} ")).wait_for()
 
     # a second launch, cancelled from the view while it runs
     page.locator("#jobs-epochs input").fill("50")
@@ -340,7 +410,7 @@ def test_jobs_launch_progress_curves_and_table(server, page):
     page.locator("#jobs-message").get_by_text(f"#{job_id + 1}").wait_for()
     detail.get_by_text("running").wait_for()
     page.get_by_text("Cancel selected job").click()
-    page.locator("#jobs-message").get_by_text(f"Asked job #{job_id + 1} to cancel").wait_for()
+    page.locator("#jobs-cancel-message").get_by_text(f"Asked job #{job_id + 1} to cancel").wait_for()
     detail.get_by_text("cancelled").wait_for()
     assert server["client"].get(f"/jobs/{job_id + 1}").json()["status"] == "cancelled"
     # The hidden true masks score the student's, SAM's and the pseudo-label's masks per epoch.
@@ -361,6 +431,7 @@ def fresh_page(page, server):
     pg = context.new_page()
     pg.set_default_timeout(PATIENCE_S * 1000)
     pg.goto(server["base"] + "/ui/")
+    sign_in(pg, server["tokens"]["user"])
     pg.get_by_text("semi-supervised segmentation").wait_for()
     yield pg
     context.close()

@@ -60,8 +60,10 @@ def choice_id(choice) -> int | None:
     return int(choice)
 
 
-def dataset_choices(api: ApiClient) -> list[tuple[str, int]]:
-    return [(f"{d['name']} (#{d['id']}, {d['counts'].get('images', '?')} images)", d["id"]) for d in api.datasets()]
+def dataset_choices(api: ApiClient, datasets: list[dict] | None = None) -> list[tuple[str, int]]:
+    """The dataset dropdown's choices (of ``datasets`` when already read)."""
+    rows = api.datasets() if datasets is None else datasets
+    return [(f"{d['name']} (#{d['id']}, {d['counts'].get('images', '?')} images)", d["id"]) for d in rows]
 
 
 def split_choices(api: ApiClient, dataset_id) -> list[tuple[str, int]]:
@@ -80,13 +82,17 @@ def splits_update(api: ApiClient, dataset_id):
     return gr.update(choices=choices, value=choices[-1][1] if choices else None)
 
 
-def model_choices(api: ApiClient) -> list[tuple[str, int | str]]:
-    out: list[tuple[str, int | str]] = [("active model", "active")]
-    for m in reversed(api.models()):
-        dice = (m.get("metrics") or {}).get("val_dice")
-        label = f"#{m['id']} {m['name']}" + (f" · val Dice {dice:.3f}" if dice is not None else "")
-        out.append((label + (" ★" if m["active"] else ""), m["id"]))
-    return out
+def model_label(m: dict) -> str:
+    """A model as its choice names it: id, name, validation Dice, ★ when active."""
+    dice = (m.get("metrics") or {}).get("val_dice")
+    label = f"#{m['id']} {m['name']}" + (f" · val Dice {dice:.3f}" if dice is not None else "")
+    return label + (" ★ active" if m["active"] else "")
+
+
+def model_choices(api: ApiClient, models: list[dict] | None = None) -> list[tuple[str, int | str]]:
+    """The Predict model dropdown: its dataset's active model first, then each model, newest first."""
+    rows = api.models() if models is None else models
+    return [("active model", "active"), *((model_label(m), m["id"]) for m in reversed(rows))]
 
 
 # ------------------------------------------------------------------ values

@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 
 from webui.client import ApiClient, ApiError
-from webui.views.common import dataset_choices, error_md, preferred, safe, table
+from webui.views.common import dataset_choices, error_md, model_label, preferred, table
 
 UPLOAD_HELP = ("### Upload a dataset\nA zip with `images/` and `masks/` whose files share stems "
                "(PNG, JPEG, TIFF, BMP; mask foreground ≥ 128). Images with a mask are *annotated*; images "
@@ -31,8 +31,15 @@ class DatasetsView:
         with gr.Row():
             with gr.Column(scale=3):
                 self.table = gr.Dataframe(label="Datasets", interactive=False, elem_id="datasets-table", wrap=True)
-                self.refresh = gr.Button("Refresh", size="sm")
+                with gr.Row():
+                    self.refresh = gr.Button("Refresh", size="sm", elem_id="datasets-refresh", scale=0)
+                    self.refresh_message = gr.Markdown(elem_id="datasets-refresh-message")
                 self.chosen = gr.Dropdown(label="Dataset", choices=[], elem_id="datasets-choice")
+                with gr.Row(equal_height=True):
+                    self.model = gr.Dropdown(label="Its models (prediction and labelling use the active one)",
+                                             choices=[], elem_id="datasets-model", scale=3)
+                    self.activate = gr.Button("Make active", elem_id="model-activate", scale=1)
+                self.model_message = gr.Markdown(elem_id="model-message")
                 self.splits = gr.Dataframe(label="Splits of this dataset (train = labelled + unlabelled: "
                                                  "training uses the masks of the labelled part only)",
                                            interactive=False, elem_id="splits-table")
@@ -41,6 +48,7 @@ class DatasetsView:
                 self.name = gr.Textbox(label="Name", elem_id="upload-name")
                 self.archive = gr.File(label="Zip", file_types=[".zip"], type="filepath", elem_id="upload-zip")
                 self.upload = gr.Button("Upload", variant="primary", elem_id="upload-run")
+                self.upload_message = gr.Markdown(elem_id="upload-message")
                 gr.Markdown("### Make a split")
                 with gr.Row():
                     val = gr.Number(0.1, label="Validation fraction", minimum=0, maximum=0.9, step=0.05)
@@ -51,6 +59,7 @@ class DatasetsView:
                     seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                 self.split_inputs = [val, test, labelled, seed]
                 self.make = gr.Button("Make split", elem_id="split-run")
+                self.split_message = gr.Markdown(elem_id="split-message")
                 gr.Markdown(EXPORT_HELP)
                 with gr.Row():
                     self.export_format = gr.Radio(label="Format", elem_id="export-format",
@@ -62,10 +71,13 @@ class DatasetsView:
                 self.message = gr.Markdown(elem_id="datasets-message")
 
     def _wire(self):
-        self.refresh.click(safe(self.list_all, 2), None, [self.table, self.chosen])
-        self.chosen.change(safe(self.show_splits), self.chosen, self.splits)
-        self.upload.click(self.do_upload, [self.name, self.archive], [self.table, self.chosen, self.message])
-        self.make.click(self.do_split, [self.chosen, *self.split_inputs], [self.splits, self.message])
+        """``changes``: the events after which the app reads the server's lists again."""
+        refreshed = self.refresh.click(lambda: "", None, self.refresh_message)
+        self.chosen.change(self.show_dataset, self.chosen, [self.splits, self.model, self.model_message])
+        uploaded = self.upload.click(self.do_upload, [self.name, self.archive], [self.chosen, self.upload_message])
+        split = self.make.click(self.do_split, [self.chosen, *self.split_inputs], [self.splits, self.split_message])
+        activated = self.activate.click(self.do_activate, [self.chosen, self.model], [self.model, self.model_message])
+        self.changes = [refreshed, uploaded, split, activated]
         self.export.click(self.do_export, [self.chosen, self.export_format, self.export_images],
                           [self.exported, self.message])
 
@@ -76,11 +88,29 @@ class DatasetsView:
         return [gr.update(**format_choices(options))]
 
     # ---- handlers ----
-    def list_all(self):
-        """The datasets table and the dataset dropdown's choices."""
-        rows = [{"id": d["id"], "name": d["name"], **flat_counts(d["counts"]),
-                 "active model": d["active_model_id"] or "–"} for d in self.api.datasets()]
-        return table(rows), gr.update(choices=dataset_choices(self.api))
+    def show_dataset(self, dataset_id):
+        """The chosen dataset's splits and models (its active one chosen); an error beside them."""
+        try:
+            return self.show_splits(dataset_id), self.models_of(dataset_id), ""
+        except ApiError as err:
+            return gr.update(), gr.update(), error_md(err)
+
+    def models_of(self, dataset_id):
+        """The model dropdown: the dataset's models, newest first, its active one chosen."""
+        models = self.api.models(int(dataset_id)) if dataset_id else []
+        active = next((m["id"] for m in models if m["active"]), None)
+        return gr.update(choices=[(model_label(m), m["id"]) for m in reversed(models)], value=active)
+
+    def do_activate(self, dataset_id, model_id):
+        """Make the chosen model its dataset's active one; say so beside the button."""
+        if not dataset_id or not model_id:
+            return gr.update(), error_md("Choose a dataset and one of its models first.")
+        try:
+            model = self.api.activate_model(int(model_id))
+            models = self.models_of(dataset_id)
+        except ApiError as err:
+            return gr.update(), error_md(err)
+        return models, f"Model {model_label(model)} is now the active model of its dataset."
 
     def show_splits(self, dataset_id):
         if not dataset_id:
@@ -94,14 +124,15 @@ class DatasetsView:
         return table(rows)
 
     def do_upload(self, name, path):
+        """Import the zip; the new dataset is chosen (the app then refreshes every list)."""
         if not path:
-            return gr.update(), gr.update(), error_md("Choose a zip file first.")
+            return gr.update(), error_md("Choose a zip file first.")
         try:
             d = self.api.upload_dataset(name or Path(path).stem, Path(path).name, Path(path).read_bytes())
-            rows, choices = self.list_all()
+            choices = dataset_choices(self.api)
         except ApiError as err:
-            return gr.update(), gr.update(), error_md(err)
-        return rows, gr.update(choices=choices["choices"], value=d["id"]), upload_md(d)
+            return gr.update(), error_md(err)
+        return gr.update(choices=choices, value=d["id"]), upload_md(d)
 
     def do_split(self, dataset_id, val, test, labelled, seed):
         if not dataset_id:
@@ -127,6 +158,21 @@ class DatasetsView:
                            f"{path.name} ({path.stat().st_size / 1e6:.1f} MB).")
 
 
+def dataset_rows(datasets: list[dict], models: list[dict]) -> dict:
+    """The datasets table: counts, and the active model with its Dice."""
+    by_id = {m["id"]: m for m in models}
+    rows = [{"id": d["id"], "name": d["name"], **flat_counts(d["counts"]),
+             "active model": active_text(by_id.get(d["active_model_id"]))} for d in datasets]
+    return table(rows)
+
+
+def active_text(model: dict | None) -> str:
+    if model is None:
+        return "–"
+    dice = (model.get("metrics") or {}).get("val_dice")
+    return f"#{model['id']}" + (f" (Dice {dice:.3f})" if dice is not None else "")
+
+
 def format_choices(options: dict) -> dict:
     """The Format field's choices: the server's export formats (masks first when offered)."""
     formats = options.get("export_formats", [])
@@ -150,7 +196,8 @@ def flat_counts(counts: dict) -> dict:
 
 
 def counts_text(counts: dict) -> str:
-    return ", ".join(f"{v} {k}" for k, v in counts.items())
+    """Counts in words; a nested count (masks by kind) as "12 ground_truth masks", never a dict."""
+    return ", ".join(f"{v} {k}" for k, v in flat_counts(counts).items())
 
 
 def upload_md(d: dict) -> str:

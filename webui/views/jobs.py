@@ -84,7 +84,9 @@ class JobsView:
                 self.queue = gr.Dataframe(interactive=False, elem_id="jobs-table", wrap=True, type="array")
                 self.detail = gr.Markdown(elem_id="jobs-detail")
                 with gr.Row():
-                    self.cancel = gr.Button("Cancel selected job", size="sm", variant="stop")
+                    self.cancel = gr.Button("Cancel selected job", size="sm", variant="stop", scale=0,
+                                            elem_id="jobs-cancel")
+                    self.cancel_message = gr.Markdown(elem_id="jobs-cancel-message")
         with gr.Row():
             self.plots = [gr.Image(type="pil", show_label=False, interactive=False, elem_id=e, height=250,
                                    show_download_button=False, show_fullscreen_button=False)
@@ -99,7 +101,7 @@ class JobsView:
         self.launch.click(self.do_launch, self.launch_inputs, [self.message, self.selected]) \
             .then(self.refresh, self.selected, outputs)
         self.queue.select(select_row, self.queue, self.selected).then(self.refresh, self.selected, outputs)
-        self.cancel.click(self.do_cancel, self.selected, self.message)
+        self.cancel.click(self.do_cancel, self.selected, self.cancel_message)
         last_tick = gr.State(None)
         self.timer.tick(self.tick, [self.selected, last_tick], [*outputs, last_tick])
 
@@ -189,9 +191,19 @@ def queue_table(jobs: list[dict]) -> dict:
         rows.append({"job": j["id"], "kind": j["kind"], "status": j["status"], "schedule": c.get("schedule", ""),
                      "phase": p.get("phase") or "", "epoch": p.get("epoch") if p.get("epoch") is not None else "",
                      "progress": f"{100 * (p.get('fraction') or 0):.0f}%",
-                     "ETA": f"{eta:.0f} s" if eta and j["status"] == "running" else "",
+                     "ETA": eta_text(eta) if eta and j["status"] == "running" else "",
                      "model": j["model_id"] or ""})
     return table(rows)
+
+
+def eta_text(seconds: float) -> str:
+    """Time left in the units a person plans with: minutes, and hours past the hour."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def job_md(job: dict) -> str:
@@ -235,9 +247,9 @@ def curves(job: dict):
     pl = series(job.get("pseudo_label_quality") or [], (("student_dice", "student's mask"),
                                                         ("teacher_dice", "SAM's mask"),
                                                         ("pseudo_dice", "pseudo-label")), by_epoch)
-    return (plots.line_chart(loss, "Loss (Dice + k·BCE)", marks=marks),
-            plots.line_chart(val, "Validation Dice / IoU", marks=marks),
-            plots.line_chart(pl, "Pseudo-label Dice vs. truth", marks=marks))
+    return (plots.line_chart(loss, "Loss (Dice + k·BCE)", marks=marks, y_title="loss", bounds=(0, None)),
+            plots.line_chart(val, "Validation Dice / IoU", marks=marks, y_title="score", bounds=(0, 1)),
+            plots.line_chart(pl, "Pseudo-label Dice vs. truth", marks=marks, y_title="Dice", bounds=(0, 1)))
 
 
 def table1(finished: list[dict], default_teacher: str) -> dict:

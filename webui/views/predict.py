@@ -59,6 +59,7 @@ class PredictView:
                                      elem_id="predict-mode")
                 self.kinds = gr.Dropdown(kinds_choices(options), value=MODEL_DEFAULT, label="Prompt kinds (SAM)")
                 self.run = gr.Button("Predict", variant="primary", elem_id="predict-run")
+                self.message = gr.Markdown(elem_id="predict-message")
             with gr.Column(scale=3, min_width=420):
                 with gr.Row():
                     self.toggles = [gr.Checkbox(True, label="Student mask", elem_id="show-student"),
@@ -79,7 +80,7 @@ class PredictView:
             event(forget, None, [self.pick, self.picked, *forgotten])
         self.truth.change(lambda t: gr.update(value=t is not None), self.truth, show_truth)
         self.run.click(self.predict, [self.image, self.truth, self.picked, self.model, self.mode, self.kinds,
-                                      *self.toggles], [self.state, self.shown, self.metrics])
+                                      *self.toggles], [self.state, self.shown, self.metrics, self.message])
         for t in self.toggles:
             t.change(draw, [self.state, *self.toggles], self.shown)
 
@@ -112,13 +113,14 @@ class PredictView:
         return rgb(data), (f"image-{image_id}.png", data), truth, {}, None, ""
 
     def predict(self, image, truth, picked, model, mode, kinds, *toggles):
+        """(result, overlay, metrics, the note under the button: an error, else nothing)."""
         if image is None:
-            return {}, None, error_md("Upload an image (or pick one from a dataset) first.")
+            return {}, None, "", error_md("Upload an image (or pick one from a dataset) first.")
         try:
             result = self.ask(image, truth, picked, choice_id(model), mode, None if kinds == MODEL_DEFAULT else kinds)
         except ApiError as err:
-            return {}, None, error_md(err)
-        return result, draw(result, *toggles), metrics_md(result)
+            return {}, None, "", error_md(err)
+        return result, draw(result, *toggles), metrics_md(result), ""
 
     def ask(self, image, truth, picked, model_id, mode, prompts) -> dict:
         """The student's answer, and SAM's prompted by it in refine mode, as the view keeps them.
