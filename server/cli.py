@@ -75,8 +75,10 @@ def _mount_ui(api, settings, host: str, port: int):
         typer.echo(f"kmine: web UI not served ({err}); the API is unaffected")
         return api
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    hint = (f"First time here? The first admin token is in the file `{settings.admin_token_file}` on the server "
-            "(or open the one-time sign-in link `kmine serve` printed). An admin makes a token per person with "
+    # the sign-in page is public: it names the file, never where the server keeps it
+    hint = ("First time here? The first admin token is in the file `admin_token` in the server's data folder "
+            "(KMINE_DATA_DIR), or open the one-time sign-in link `kmine serve` printed. An admin makes a token per "
+            "person with "
             "`kmine token create NAME --role user`.")
     # gradio 5.50's mount_gradio_app prints a bare "new /ui" (a debug print left in it): keep that
     # out of the log, and pass on anything else it prints.

@@ -60,12 +60,15 @@ def model_teacher(model: Model | ModelFiles | None) -> str:
 
 
 def verified_checkpoint(model: Model | ModelFiles, store: Storage) -> Path:
-    """``model``'s checkpoint file (an uploaded one's own file, else its blob, fetched from the
-    API by a worker on another machine), refused (409) when missing or not matching its checksum."""
-    try:
-        path = Path(model.checkpoint_path) if model.checkpoint_path else store.local_path(model.sha256)
-    except FileNotFoundError:
-        path = None
+    """``model``'s checkpoint file: an uploaded one's own file where this machine has it, else the
+    store's blob of its sha256 (from a worker on another machine, fetched through the API, which
+    serves an upload's file by its hash too); refused (409) when missing or not matching its checksum."""
+    path: Path | None = Path(model.checkpoint_path) if model.checkpoint_path else None
+    if path is None or not path.is_file():  # a blob, or an upload on the API's disk seen from another machine
+        try:
+            path = store.local_path(model.sha256)
+        except FileNotFoundError:
+            path = None
     if path is None or not path.is_file():
         raise BadInput(f"model {model.id}'s checkpoint is missing on this server", 409)
     if file_sha256(path) != model.sha256:

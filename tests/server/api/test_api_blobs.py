@@ -75,3 +75,21 @@ def test_http_store_fetches_once_verified_and_sends_once(client, tokens, tmp_pat
         "put", digest, "17", "get", digest, "17"]  # both stores' caches are under tmp_path
     with pytest.raises(FileNotFoundError):
         reader.local_path("0" * 64)
+
+
+def test_a_worker_elsewhere_loads_an_uploaded_model_by_its_hash(client, tokens, tmp_path):
+    """An uploaded model's file is on the API's disk; a worker on another machine (an evaluate
+    job) gets it through the blob route by its sha256, checked before it is loaded."""
+    from kmine.student import build_student, save_student
+    from server.core.runtime import ModelFiles, verified_checkpoint
+    from server.core.storage import BlobStore, HttpStore
+
+    path = tmp_path / "best.pt"
+    save_student(build_student("timm-tf_efficientnet_lite0", pretrained=False), path)
+    model = client.post("/api/v1/models", files={"checkpoint": ("best.pt", path.read_bytes())}).json()
+    token = tokens["worker"]["Authorization"].split()[1]
+    far = HttpStore("http://testserver", token, BlobStore(tmp_path / "worker" / "blobs"), http=client)
+    # as the worker reads the row: the API's path, which is not on its disk
+    files = ModelFiles(model["id"], model["sha256"], "/srv/kmine/models/upload.pt")
+    fetched = verified_checkpoint(files, far)
+    assert fetched.read_bytes() == path.read_bytes() and far.fetched[model["sha256"]] == 1
