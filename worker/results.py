@@ -1,4 +1,5 @@
-"""What a finished training leaves in the database: its model and its pseudo-labels."""
+"""What a finished training leaves in the database: its model, its pseudo-labels, and how much
+the model's student and SAM disagree on each unlabelled image (the Label view's ranking)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from kmine.training import TrainConfig, TrainResult
 from kmine.training.config import MINING_SCHEDULES
 from server.core.db import session_factory
 from server.core.models import Dataset, Image, Job, Mask, Model, clean_json
+from server.core.runtime import ModelFiles, Runtime, model_teacher
 from server.core.settings import Settings
 from server.core.storage import open_store
 
@@ -61,3 +63,30 @@ def save_pseudo_labels(job_id, settings, tc, run_dir: Path, split_path: Path, id
             session.add(Mask(image_id=image.id, kind="pseudo_label", sha256=digest, job_id=job_id, round=1))
         session.commit()
     return len(labels)
+
+
+def rank_unlabelled(settings: Settings, runtime: Runtime, model_id: int, data: Path, split_path: Path,
+                    ids: dict[str, int], batch: int = 8) -> int:
+    """Score the split's unlabelled images with the new model (student → SAM, as the Label view
+    ranks them), so that the ranking opens at once; how many were scored. The encodings are
+    usually cached by then: a mining run has already encoded these images."""
+    from kmine.data import load_image, load_split, scan_dataset
+    from server.core.disagreement import disagreement_record, store_scores
+
+    with session_factory(settings)() as session:
+        model = session.get(Model, model_id)
+        if model is None:
+            return 0
+        files = ModelFiles.of(model)
+        stems = [stem for stem in load_split(split_path).unlabelled if stem in ids]
+        digests = dict(session.execute(select(Image.id, Image.sha256).where(Image.id.in_([ids[s] for s in stems]))).all())
+    predictor, teacher = runtime.predictor(files), runtime.teacher(model_teacher(files))
+    index = scan_dataset(data)
+    records: dict[str, dict] = {}
+    for start in range(0, len(stems), batch):
+        chunk = [s for s in stems[start:start + batch] if s in index and ids[s] in digests]
+        results = predictor.predict_batch([load_image(index[s].image_path) for s in chunk], "refine", teacher=teacher)
+        records.update({digests[ids[s]]: disagreement_record(r) for s, r in zip(chunk, results)})
+    with session_factory(settings)() as session:
+        store_scores(session, model_id, records)
+    return len(records)

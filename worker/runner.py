@@ -21,7 +21,7 @@ from server.core.settings import Settings
 from server.core.storage import open_store
 from worker.materialise import materialise
 from worker.progress import JobLog, Lease, Progress
-from worker.results import register_model, save_pseudo_labels
+from worker.results import rank_unlabelled, register_model, save_pseudo_labels
 from worker.runfiles import RunFiles
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,10 @@ def _train(job_id, settings, runtime: Runtime, config, data, split_path, ids, fo
     result = train(tc, folder / "run", callbacks=[Progress(job_id, settings, tc, joblog, lease, runfiles)])
     model_id = register_model(job_id, settings, tc, result, dataset_id)
     saved = save_pseudo_labels(job_id, settings, tc, folder / "run", split_path, ids)
+    joblog.say("scoring the unlabelled images for the Label view's ranking")
+    ranked = rank_unlabelled(settings, runtime, model_id, data, split_path, ids)
     return {"model_id": model_id, "best": result.best, "epochs": len([r for r in result.history if "val_loss" in r]),
-            "pseudo_labels_saved": saved}
+            "pseudo_labels_saved": saved, "unlabelled_ranked": ranked}
 
 
 def _evaluate(settings, runtime: Runtime, config, model_id, data, split_path) -> dict:

@@ -225,3 +225,20 @@ def clean_json(value):
         except (TypeError, ValueError):
             return str(value)
     return value
+
+
+class Disagreement(Base):
+    """How much a model's student and SAM prompted by it disagree on an image (by its content):
+    the Label view's ranking. The worker scores a split's unlabelled images when it has trained
+    the model; the API scores any other image the first time it is ranked."""
+
+    __tablename__ = "disagreements"
+    __table_args__ = (UniqueConstraint("model_id", "sha256"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))  # the image's
+    disagreement: Mapped[float] = mapped_column(Float)  # 1 − Dice(student, SAM); 1 when the student finds nothing
+    student_sam_dice: Mapped[float | None] = mapped_column(Float)
+    student_pixels: Mapped[int] = mapped_column(Integer)
+    sam_pixels: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -11,10 +11,8 @@ batch."""
 from __future__ import annotations
 
 import base64
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +26,7 @@ from kmine.metrics import dice_iou
 from kmine.predict import Prediction, Predictor, Prepared, PromptedMask, decode_prompts, full_size, user_prompt_set
 from kmine.prompts import PromptConfig
 from kmine.teacher import Teacher
+from server.core.disagreement import disagreement_record, store_scores, stored_scores
 from server.core.errors import BadInput
 from server.core.models import Model
 from server.core.runtime import ModelFiles, Runtime, model_teacher
@@ -42,9 +41,6 @@ class PredictionService:
         self.runtime = Runtime(settings, max_models=max_models)
         self.lane = InferenceLane(capacity=settings.max_waiting_predictions, max_batch=self.runtime.batch)
         self.max_models = max_models
-        # (model id, checksum) -> image sha256 -> disagreement record
-        self._scores: OrderedDict[tuple, dict[str, dict]] = OrderedDict()
-        self._lock = threading.Lock()  # guards _scores (the lane serialises the models)
 
     def teacher(self, name: str) -> Teacher:
         return self.runtime.teacher(name)
@@ -136,25 +132,29 @@ class PredictionService:
                 "prompts": [prompt_json(p) for p in result.prompts], "timings_ms": result.timings_ms,
                 "teacher_encodes": result.teacher_encodes}
 
-    def disagreements(self, model: Model, images: list[tuple[str, Callable[[], np.ndarray]]], batch: int = 8) -> list[dict]:
+    def disagreements(self, model: Model, images: Sequence[tuple[str, Callable[[], np.ndarray]]],
+                      batch: int = 8) -> list[dict]:
         """For each (sha256, load RGB) of ``images``: how much the model's student and SAM prompted
-        by it disagree (``disagreement`` = 1 − Dice(student mask, SAM mask)). Records are cached
-        per model and image content, so a second ranking only predicts images it has not seen."""
-        key = (model.id, model.sha256)
-        with self._lock:
-            scores = self._scores.setdefault(key, {})
-            self._scores.move_to_end(key)
-            while len(self._scores) > self.max_models:
-                self._scores.popitem(last=False)
-        todo = [(sha, load) for sha, load in dict(images).items() if sha not in scores]
-        for start in range(0, len(todo), batch):  # a batch at a time: other calls run between
-            chunk = todo[start:start + batch]
-            rgbs = [load() for _, load in chunk]
-            pending = [self.start(model, rgb, "refine", None) for rgb in rgbs]  # run as one batch
-            results = [p.finish(p.future.result())[0] for p in pending]
-            for (sha, _), result in zip(chunk, results):
-                scores[sha] = disagreement_record(result)
-        return [scores[sha] for sha, _ in images]
+        by it disagree (:func:`server.core.disagreement.disagreement_record`)."""
+        scores: list[dict] = []
+        for start in range(0, len(images), batch):  # a batch at a time: other calls run between
+            chunk = images[start:start + batch]
+            pending = [self.start(model, load(), "refine", None) for _, load in chunk]  # run as one batch
+            scores += [disagreement_record(p.finish(p.future.result())[0]) for p in pending]
+        return scores
+
+
+def ranked(session: Session, service: PredictionService, model: Model,
+           images: Sequence[tuple[str, Callable[[], np.ndarray]]]) -> list[dict]:
+    """Each image's disagreement record: the stored one (the worker scores a split's unlabelled
+    images when it trains the model), else computed now and stored."""
+    scores = stored_scores(session, model.id, [sha for sha, _ in images])
+    todo = list({sha: load for sha, load in images if sha not in scores}.items())
+    if todo:
+        new = dict(zip((sha for sha, _ in todo), service.disagreements(model, todo)))
+        store_scores(session, model.id, new)
+        scores.update(new)
+    return [scores[sha] for sha, _ in images]
 
 
 @dataclass
@@ -164,17 +164,6 @@ class Pending:
 
     future: Future
     finish: Callable[[Any], tuple[Prediction, str]]
-
-
-def disagreement_record(result: Prediction) -> dict:
-    """1 − Dice(student, SAM). A student that finds nothing gives SAM no prompt; such an image
-    counts as full disagreement, because it is the student's failure a label would fix first."""
-    student_px = int(result.student_mask.sum())
-    if result.refined_mask is None:
-        return {"disagreement": 1.0, "student_sam_dice": None, "student_pixels": student_px, "sam_pixels": None}
-    dice, _ = dice_iou(result.student_mask, result.refined_mask)
-    return {"disagreement": 1.0 - float(dice), "student_sam_dice": float(dice), "student_pixels": student_px,
-            "sam_pixels": int(result.refined_mask.sum())}
 
 
 def pick_model(session: Session, model_id: int | None, dataset_ids: list[int]) -> Model:

@@ -1,5 +1,6 @@
 """Labelling help on real services (PostgreSQL, Redis, a ``kmine worker``) with a model trained
-there: unlabelled images ranked by student/SAM disagreement (cached per model), and SAM
+there: unlabelled images ranked by student/SAM disagreement (scored by the worker when it
+trained the model, stored per model; an image it did not score is scored once), and SAM
 re-prompted with clicked points and a dragged box (cached encodings: only the decoder runs)."""
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ def trained(client, worker_process):
     return {"dataset": dataset, "split": split, "model_id": job["model_id"]}
 
 
-def test_candidates_ranked_by_disagreement_and_cached(client, trained):
+def test_candidates_ranked_by_the_worker_open_at_once(client, trained):
     split = trained["split"]
+    teacher = client.app.state.predictions.teacher("mobilesam")
+    encodes = teacher.encode_calls
     r = client.get(f"/api/v1/splits/{split['id']}/candidates")
+    assert teacher.encode_calls == encodes  # the worker scored them when it trained the model
     assert r.status_code == 200, r.text
     ranked = r.json()
     assert ranked["model_id"] == trained["model_id"]
@@ -48,11 +52,34 @@ def test_candidates_ranked_by_disagreement_and_cached(client, trained):
     for item in ranked["items"]:
         if item["student_sam_dice"] is not None:
             assert item["disagreement"] == pytest.approx(1 - item["student_sam_dice"])
-    teacher = client.app.state.predictions.teacher("mobilesam")
-    encodes = teacher.encode_calls
     again = client.get(f"/api/v1/splits/{split['id']}/candidates", params={"limit": 2}).json()
     assert again["items"] == ranked["items"][:2] and again["total"] == len(unlabelled)
-    assert teacher.encode_calls == encodes  # scores came from the per-model cache
+    assert teacher.encode_calls == encodes  # stored scores, no prediction
+
+
+def test_an_image_the_worker_did_not_score_is_scored_once_and_kept(client, settings, trained):
+    from sqlalchemy import func, select
+
+    from server.core.db import session_scope
+    from server.core.models import Disagreement
+
+    split = trained["split"]
+    moved = split["parts"]["labelled"][0]["id"]
+    r = client.post(f"/api/v1/splits/{split['id']}/move", json={"image_ids": [moved], "to": "unlabelled"})
+    assert r.status_code == 200, r.text
+    try:
+        with session_scope(settings) as s:
+            before = s.scalar(select(func.count()).select_from(Disagreement).where(
+                Disagreement.model_id == trained["model_id"]))
+        ranked = client.get(f"/api/v1/splits/{split['id']}/candidates").json()
+        assert moved in {i["id"] for i in ranked["items"]}
+        with session_scope(settings) as s:
+            after = s.scalar(select(func.count()).select_from(Disagreement).where(
+                Disagreement.model_id == trained["model_id"]))
+        assert after == before + 1  # scored now, and stored
+        assert client.get(f"/api/v1/splits/{split['id']}/candidates").json()["items"] == ranked["items"]
+    finally:
+        client.post(f"/api/v1/splits/{split['id']}/move", json={"image_ids": [moved], "to": "labelled"})
 
 
 def test_reprompt_with_box_and_points(client, trained):

@@ -3,6 +3,7 @@ ranked so the ones where the student and SAM disagree most come first."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -13,7 +14,7 @@ from server.api.schemas.common import MAX_ID, errors
 from server.api.schemas.predict import CandidatesOut, RepromptOut, SamPrompt
 from server.core.models import Image, Model
 from server.services import datasets as svc
-from server.services.predict import model_teacher, pick_model
+from server.services.predict import model_teacher, pick_model, ranked
 
 router = APIRouter(tags=["label"])
 
@@ -46,8 +47,8 @@ def candidates(split: SplitDep, request: Request, session: SessionDep, settings:
     model = pick_model(session, model_id, [split.dataset_id])
     members = svc.split_parts(session, split)["unlabelled"]
     rows = {i.id: i for i in session.scalars(select(Image).where(Image.id.in_([m["id"] for m in members])))}
-    images = [(rows[m["id"]].sha256, lambda row=rows[m["id"]]: svc.image_rgb(store, settings, row)) for m in members]
-    scores = request.app.state.predictions.disagreements(model, images)
+    images = [(rows[m["id"]].sha256, partial(svc.image_rgb, store, settings, rows[m["id"]])) for m in members]
+    scores = ranked(session, request.app.state.predictions, model, images)
     items = [{"id": m["id"], "stem": m["stem"], **score} for m, score in zip(members, scores)]
     items.sort(key=lambda item: -item["disagreement"])
     return CandidatesOut(split_id=split.id, model_id=model.id, total=len(items), items=items[:limit])
