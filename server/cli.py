@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from kmine.cli import _choices, _fail, app
-from server.core.models import JOB_DEVICES
+from server.core.devices import JOB_DEVICES
 from server.core.roles import TOKEN_ROLES
 from server.services.export_formats import EXPORT_FORMATS
 

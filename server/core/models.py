@@ -34,8 +34,6 @@ MASK_ORIGINS = ("sam", "brush", "student", "pseudo_label", "file", "imported")
 SPLIT_PARTS = ("labelled", "unlabelled", "val", "test")
 JOB_KINDS = ("train", "evaluate", "experiment")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-# the workers a job may run on: any, or those started with `kmine worker --queue gpu|cpu`
-JOB_DEVICES = ("any", "gpu", "cpu")
 
 
 class ApiToken(Base):
@@ -148,7 +146,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     worker: Mapped[str | None] = mapped_column(String(200))
-    device: Mapped[str] = mapped_column(String(10), default="any", server_default="any")  # JOB_DEVICES
+    device: Mapped[str] = mapped_column(String(10), default="any", server_default="any")  # server.core.devices.JOB_DEVICES
     # each attempt's worker: [{"attempt": 1, "worker": "celery@gpu-1", "started_at": "…"}, …]
     workers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # the run folder as of its last finished epoch, {relative path: sha256} in the blob store:

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from celery import Celery
 
-from server.core.models import JOB_DEVICES
+from server.core.devices import JOB_DEVICES
 from server.core.settings import Settings, get_settings
 
 TASK_NAME = "kmine.run_job"

@@ -17,7 +17,8 @@ from kmine.student.encoders import ENCODERS
 from kmine.teacher import TEACHER_NAMES
 from kmine.training.config import SCHEDULES
 from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES
-from server.core.models import JOB_DEVICES, JOB_KINDS, JOB_STATUSES, MASK_KINDS, MASK_ORIGINS, SPLIT_PARTS
+from server.core.devices import JOB_DEVICES
+from server.core.models import JOB_KINDS, JOB_STATUSES, MASK_KINDS, MASK_ORIGINS, SPLIT_PARTS
 from server.core.roles import TOKEN_ROLES
 from server.services.export_formats import EXPORT_FORMATS
 
