@@ -28,6 +28,7 @@ from PIL import Image
 from kmine.prompts import PromptSet
 from kmine.teacher import Teacher
 from kmine.teacher.transforms import postprocess_masks
+from kmine.text import shown
 
 FREE = "points"  # the key of the object made of the points that lie in no box
 Key = tuple[float, ...] | str
@@ -148,6 +149,8 @@ def decode_objects(teacher: Teacher, image: np.ndarray, objects: Objects, previo
     earlier logits in ``previous`` get them as their mask prompt. A lone positive point is
     ambiguous (part or whole?): without earlier logits, SAM's three candidates are decoded and
     the one it rates best is kept, as SAM's authors advise."""
+    if not teacher.supports_points and any(s.points is not None for s in objects.sets):
+        raise ValueError(f"teacher {shown(teacher.name)} takes box prompts only: draw a box instead of points")
     sets = [PromptSet(s.points, s.point_labels, s.box, _prompt(previous.get(k))) for s, k in zip(objects.sets, objects.keys)]
     single = len(sets) == 1 and sets[0].box is None and sets[0].mask_logits is None and len(sets[0].points or []) == 1
     calls, t0 = teacher.encode_calls, time.perf_counter()
