@@ -20,6 +20,7 @@ from webui.views.common import dataset_choices, error_md, model_choices, read_op
 from webui.views.datasets import DatasetsView
 from webui.views.jobs import JobsView
 from webui.views.label import LabelView
+from webui.views.label_canvas import head as canvas_head
 from webui.views.predict import PredictView
 
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -55,7 +56,7 @@ def compose(api: ApiClient) -> gr.Blocks:
     """The four tabs over one client, and what a page load fills in."""
     options, options_error = read_options(api)
     theme = gr.themes.Soft(primary_hue="blue", neutral_hue="slate")
-    with gr.Blocks(title="kmine", theme=theme, css=CSS, head=SHORTCUTS, analytics_enabled=False) as ui:
+    with gr.Blocks(title="kmine", theme=theme, css=CSS, head=SHORTCUTS + canvas_head(), analytics_enabled=False) as ui:
         status = gr.Markdown(error_md(options_error) if options_error else "", elem_id="kmine-status")
         with gr.Tabs():
             with gr.Tab("Predict", id="predict") as predict_tab:

@@ -55,7 +55,8 @@ def group_prompts(shape: tuple[int, int], boxes: list, points: list, labels: lis
     owner = [_owner(p, boxes) for p in pts]
     free = [i for i, o in enumerate(owner) if o is None]
     free_neg = [i for i in free if lbl[i] == 0]
-    sets, keys = [], []
+    sets: list[PromptSet] = []
+    keys: list[Key] = []
     for b, box in enumerate(boxes):
         mine = [i for i, o in enumerate(owner) if o == b] + free_neg
         sets.append(_set(pts, lbl, mine, box))
@@ -163,7 +164,7 @@ def decode_objects(teacher: Teacher, image: np.ndarray, objects: Objects, previo
         per_object = decoded.multimask_logits[:, best]  # type: ignore[index]
         iou = float(decoded.multimask_iou[0, best])  # type: ignore[index]
     else:
-        long_side = int(getattr(teacher, "input_size"))
+        long_side = int(teacher.input_size)  # type: ignore[attr-defined]  # every teacher is a SamTeacher
         per_object = postprocess_masks(decoded.low_res_logits[:, None], encoding.input_size, long_side,
                                        encoding.original_size)[:, 0]
         iou = decoded.iou_pred
