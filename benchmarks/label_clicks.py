@@ -24,7 +24,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "server"), str(ROOT / "tests" / "webui")]
 
 import canvas_actions as canvas  # noqa: E402
+
 from live_ui import ARGS, CHROMIUM, live_server  # noqa: E402
 
 TARGETS = {"p50_s": 1.0, "idle_cpu_s_per_60s": 3.0}

@@ -63,6 +63,7 @@
       S.mask = blank(S.w, S.h); S.tint = blank(S.w, S.h);
       S.start = blank(S.w, S.h);
       S.host.dataset.image = String(data.image_id);
+      status("");
       resetView();
       if (data.mask) {
         maskFromPng(data.mask, (m) => { S.start = m; changed(); });
@@ -331,6 +332,7 @@
     const latest = latestPrompt();
     if (last.kind !== "stroke" && latest && !latest.answer) ask();
     if (!prompts) S.queued = false;
+    status(`undid ${last.kind === "stroke" ? "a brush stroke" : last.kind === "box" ? "a box" : "a point"}`);
     changed();
   }
 

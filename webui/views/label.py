@@ -24,8 +24,8 @@ START = {"SAM mask (student → SAM)": "refine", "student prediction": "student"
 # What a saved mask was made from, as the server records it (its ``origin``): the start mask,
 # SAM's answer to clicks, or brush strokes.
 ORIGIN = {"refine": "sam", "student": "student", "pseudo": "pseudo_label"}
-EMPTY = ("The mask is empty: nothing was saved. Tick **save an empty label** to save it as this image's "
-         "label (it has no object).")
+EMPTY = ("The mask is empty: nothing was saved. Tick <b>save an empty label</b> to save it as this image's "
+         "label (it has no object).")  # HTML: the error's own markup keeps markdown from being read
 
 HOW_TO = ("**How to**: on the image, drag a box around the object (several boxes: several objects), "
           "click object points (+) and background points (×) to correct SAM, or paint with the brush "
@@ -109,7 +109,7 @@ class LabelView:
                 gr.HTML(MARKUP, elem_id="label-canvas")
                 self.sam_note = gr.Markdown(elem_id="label-sam-note")
                 with gr.Row():
-                    self.save = gr.Button("Save as ground truth (S)", variant="primary", elem_id="label-save")
+                    self.save = gr.Button("Save label (S)", variant="primary", elem_id="label-save")
                     self.confirm_empty = gr.Checkbox(False, label="save an empty label", elem_id="label-confirm-empty")
                     self.prev = gr.Button("← Previous", elem_id="label-prev")
                     self.next = gr.Button("Skip to next (N)", elem_id="label-next")
