@@ -153,7 +153,9 @@ def decode_objects(teacher: Teacher, image: np.ndarray, objects: Objects, previo
     if not teacher.supports_points and any(s.points is not None for s in objects.sets):
         raise ValueError(f"teacher {shown(teacher.name)} takes box prompts only: draw a box instead of points")
     sets = [PromptSet(s.points, s.point_labels, s.box, _prompt(previous.get(k))) for s, k in zip(objects.sets, objects.keys)]
-    single = len(sets) == 1 and sets[0].box is None and sets[0].mask_logits is None and len(sets[0].points or []) == 1
+    only = sets[0]
+    single = (len(sets) == 1 and only.box is None and only.mask_logits is None and only.points is not None
+              and len(only.points) == 1)
     calls, t0 = teacher.encode_calls, time.perf_counter()
     (encoding,) = teacher.encode([image])
     t1 = time.perf_counter()

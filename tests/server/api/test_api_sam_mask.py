@@ -59,6 +59,9 @@ def test_boxes_and_points_give_a_compact_mask_and_corrections_reuse_the_logits(c
     assert two["objects"] == 3 and two["reused_logits"] == 1  # the new box and the free point start afresh
     assert two["pixels"] >= mask_of(two)[:, :140].sum()  # the union of the objects' masks
 
+    r = client.post(url, json={"points": [[60, 100], [80, 150], [200, 250]], "point_labels": [1, 1, 0]})
+    assert r.status_code == 200 and r.json()["objects"] == 1, r.text  # points alone: one object
+
     other = client.post(url, json={"boxes": [box], "previous": "0" * 32}).json()
     assert other["reused_logits"] == 0  # an unknown token is no earlier answer
 
