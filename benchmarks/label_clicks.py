@@ -118,7 +118,7 @@ def run(args) -> dict:
         page.get_by_text("semi-supervised segmentation").wait_for()
         page.get_by_role("tab", name="Label").click()
         page.locator("#label-find").click()
-        canvas.wait_opened(page)
+        canvas.wait_opened(page, 0)
         seconds = clicks(page, args.clicks)
         idle = {}
         for name in TABS:

@@ -30,11 +30,15 @@ def wait_answer(page, before: int) -> int:
     return answers(page)
 
 
-def wait_opened(page, image_id: int | None = None, other_than: str = "") -> int:
-    """Wait until the canvas shows an image (``image_id``, or any other than ``other_than``)."""
-    page.wait_for_function("([id, other]) => { const v = document.querySelector('#kmine-canvas').dataset.image;"
-                           " return v !== '' && v !== other && (id === null || v === String(id)); }",
-                           arg=[image_id, other_than])
+def opened(page) -> int:
+    """How many images the canvas has opened so far."""
+    return int(data(page, "opened") or 0)
+
+
+def wait_opened(page, since: int) -> int:
+    """Wait until the canvas has opened an image after the ``since`` th (its mask drawn); its id."""
+    page.wait_for_function("(n) => +document.querySelector('#kmine-canvas').dataset.opened > n", arg=since)
+    page.wait_for_function("() => document.querySelector('#kmine-canvas').dataset.pending === '0'")
     return int(data(page, "image"))
 
 

@@ -180,9 +180,9 @@ def test_label_canvas_prompts_undo_brush_save_and_undo_save(server, page):
     c, split_id, ds = server["client"], server["split"]["id"], server["dataset"]["id"]
     tab(page, "Label")
     page.locator("#label-find").click()
+    image_id = canvas.wait_opened(page, 0)
     info = _label_info(page, "candidate 1 of")
-    assert "⚠" not in info and "started from SAM prompted by the student" in info
-    image_id = canvas.wait_opened(page, _image_id(info))
+    assert "⚠" not in info and "started from SAM prompted by the student" in info and _image_id(info) == image_id
     note = page.locator("#label-sam-note")
 
     canvas.key(page, "b")
@@ -216,7 +216,9 @@ def test_label_canvas_prompts_undo_brush_save_and_undo_save(server, page):
     assert 0 < on_screen < shown[-1]
     _shot(page, "label-brush")
 
+    shown = canvas.opened(page)
     page.locator("#label-save").click()
+    next_id = canvas.wait_opened(page, shown)
     info = _label_info(page, "1 saved")
     assert "replacing the imported ground truth" in info
     saved = _saved_mask(c, ds, image_id)
@@ -225,12 +227,13 @@ def test_label_canvas_prompts_undo_brush_save_and_undo_save(server, page):
     version = c.get(f"/datasets/{ds}/images/{image_id}/masks").json()["items"][0]
     assert (version["kind"], version["origin"]) == ("human", "brush")
     assert image_id in {i["id"] for i in c.get(f"/splits/{split_id}").json()["parts"]["labelled"]}
-    next_id = canvas.wait_opened(page, other_than=str(image_id))
+    assert next_id != image_id
     _shot(page, "label-saved")
 
+    shown = canvas.opened(page)
     page.locator("#label-undo-save").click()
+    assert canvas.wait_opened(page, shown) == image_id
     _label_info(page, "Undid the save")
-    canvas.wait_opened(page, image_id)
     truth = _saved_mask(c, ds, image_id, "ground-truth")
     assert (_saved_mask(c, ds, image_id) == truth).all()  # the earlier label is the label again, in the API
     versions = c.get(f"/datasets/{ds}/images/{image_id}/masks").json()
@@ -240,8 +243,9 @@ def test_label_canvas_prompts_undo_brush_save_and_undo_save(server, page):
     _shot(page, "label-undo-save")
 
     page.locator("#label-start").get_by_text("stored pseudo-label").click()  # none stored yet: an empty mask
+    shown = canvas.opened(page)
     page.locator("#label-next").click()
-    canvas.wait_opened(page, next_id)
+    assert canvas.wait_opened(page, shown) == next_id
     assert canvas.mask_pixels(page) == 0
     before = c.get(f"/datasets/{ds}/images/{next_id}/masks").json()["items"]
     canvas.key(page, "s")
@@ -305,21 +309,29 @@ def test_label_starts_from_stored_pseudo_label_and_undo_restores_it(server, page
     assert stored, "the continuous job stored no pseudo-label"
     tab(page, "Label")
     page.locator("#label-start").get_by_text("stored pseudo-label").click()
+    opened = canvas.opened(page)
     page.locator("#label-find").click()
-    shown = canvas.wait_opened(page)
+    shown = canvas.wait_opened(page, opened)
     for _ in range(len(unlabelled)):  # skip (N) to an image that has one
         if shown in stored:
             break
+        opened = canvas.opened(page)
         canvas.key(page, "n")
-        shown = canvas.wait_opened(page, other_than=str(shown))
+        shown = canvas.wait_opened(page, opened)
     info = _label_info(page, f"image #{shown}")
     assert "started from the stored pseudo-label" in info, info
     pseudo = _saved_mask(c, ds, shown, "pseudo-label")
     page.wait_for_function("(n) => window.kmineLabel.maskPixels() === n", arg=int(pseudo.sum()))
+    span = canvas.at(page, 0.6, 0.5)[0] - canvas.at(page, 0.3, 0.5)[0]
+    canvas.key(page, "=")  # (the + key unshifted) zoomed in about the centre (1.25× a step); the click lands on the same image point
+    canvas.key(page, "=")
+    page.wait_for_function("(w) => { const a = window.kmineLabel.toPage(0, 0), s = window.kmineLabel.size(),"
+                           " b = window.kmineLabel.toPage(0.3 * s.w, 0); return (b.x - a.x) > 1.5 * w; }", arg=span)
     canvas.key(page, "p")
-    answered = canvas.prompt(page, lambda: canvas.click(page, 0.3, 0.5))
+    answered = canvas.prompt(page, lambda: canvas.click(page, 0.45, 0.5))
     page.locator("#label-sam-note").get_by_text("from 0 box(es), 1 object").wait_for()
     _shot(page, "label-pseudo-point")
+    canvas.key(page, "0")
     canvas.key(page, "Control+z")
     page.wait_for_function("(n) => window.kmineLabel.maskPixels() === n", arg=int(pseudo.sum()))
     assert canvas.answers(page) == answered and canvas.data(page, "pending") == "0"  # nothing asked again

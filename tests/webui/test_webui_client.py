@@ -2,6 +2,7 @@
 mode, in-process: SQLite in a temporary folder), and against a closed port for a server that
 does not answer; plus the UI's pure helpers."""
 
+import io
 import socket
 
 import httpx
@@ -217,7 +218,9 @@ def test_canvas_payloads():
     the mask to save (anything else the page sends is no mask, never an error)."""
     import json
 
-    from webui.views.label_canvas import open_payload, read_json, sam_request, saved_mask
+    from PIL import Image
+
+    from webui.views.label_canvas import open_payload, png_data_url, read_json, sam_request, saved_mask
 
     mask = np.zeros((10, 12), bool)
     mask[2:5, 3:9] = True
@@ -225,6 +228,9 @@ def test_canvas_payloads():
     assert opened["image_id"] == 7 and opened["image"].startswith("data:image/png;base64,")
     assert (saved_mask({"mask_png": opened["mask"]}, (10, 12)) == mask).all()  # a 1-bit PNG reads back
     assert saved_mask({"mask_png": opened["mask"]}, (12, 10)) is None  # not this image's size
+    bomb = io.BytesIO()
+    Image.new("1", (30000, 30000)).save(bomb, format="PNG")  # a few KB that would decode to 900 Mpx
+    assert saved_mask({"mask_png": png_data_url(bomb.getvalue())}, (10, 12)) is None
     for junk in ({}, {"mask_png": 3}, {"mask_png": "data:image/png;base64,AAAA"}, {"mask_png": "file:///etc/passwd"}):
         assert saved_mask(junk, (10, 12)) is None
     assert read_json("not json") == {} and read_json("[1]") == {} and read_json(None) == {}

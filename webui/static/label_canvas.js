@@ -63,6 +63,7 @@
       S.mask = blank(S.w, S.h); S.tint = blank(S.w, S.h);
       S.start = blank(S.w, S.h);
       S.host.dataset.image = String(data.image_id);
+      S.host.dataset.opened = String(+(S.host.dataset.opened || 0) + 1);
       status("");
       resetView();
       if (data.mask) {

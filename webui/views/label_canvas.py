@@ -26,7 +26,7 @@ KEYS = [("drag", "box (mode B)"), ("click", "object point (mode P); Shift+click 
 
 # The canvas's markup; the script finds it by id and draws into it (gr.HTML runs no script).
 MARKUP = f"""
-<div id="{HOST_ID}" class="kmine-canvas" tabindex="0" data-answers="0" data-history="0" data-image="">
+<div id="{HOST_ID}" class="kmine-canvas" tabindex="0" data-answers="0" data-history="0" data-image="" data-opened="0">
   <div class="kmine-canvas-tools" role="toolbar" aria-label="labelling tools">
     <button type="button" data-mode="box" title="B">□ Box (B)</button>
     <button type="button" data-mode="pos" title="P">+ Object point (P)</button>
@@ -98,10 +98,11 @@ def saved_mask(payload: dict, shape: tuple[int, int]) -> np.ndarray | None:
         return None
     try:
         with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
-            mask = np.asarray(im.convert("L")) >= 128
-    except (ValueError, OSError):
+            if im.size != (shape[1], shape[0]):  # read from the header: a wrong size is never decoded
+                return None
+            return np.asarray(im.convert("L")) >= 128
+    except (ValueError, OSError, Image.DecompressionBombError):
         return None
-    return mask if mask.shape == tuple(shape) else None
 
 
 def sam_request(payload: dict) -> dict:
