@@ -226,6 +226,8 @@ def test_canvas_payloads():
     mask[2:5, 3:9] = True
     opened = json.loads(open_payload(7, overlay.mask_to_png(mask), mask))
     assert opened["image_id"] == 7 and opened["image"].startswith("data:image/png;base64,")
+    again = json.loads(open_payload(7, overlay.mask_to_png(mask), mask))  # each opening its own: the canvas
+    assert again["open"] != opened["open"]  # reopens it, but not a field an event left as it was
     assert (saved_mask({"mask_png": opened["mask"]}, (10, 12)) == mask).all()  # a 1-bit PNG reads back
     assert saved_mask({"mask_png": opened["mask"]}, (12, 10)) is None  # not this image's size
     bomb = io.BytesIO()

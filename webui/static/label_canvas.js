@@ -17,7 +17,7 @@
     history: [],          // actions: {kind: "point"|"box"|"stroke", …}; prompts keep their answer
     mode: "box", brush: 16, zoom: 1, panX: 0, panY: 0,
     mask: null, tint: null, maskDirty: true,
-    drag: null, inflight: null, queued: false, nextId: 1,
+    drag: null, inflight: null, queued: false, nextId: 1, lastOpen: null,
     answers: 0, latencies: [], frame: 0, spaceDown: false,
   };
 
@@ -53,9 +53,14 @@
   }
 
   // ---------------------------------------------------------------- opening an image
+  // Each opening carries its own token: an event that left the field as it was (an error, a
+  // refused save) hands the same text again, and must not wipe the prompts and strokes.
   function load(text) {
-    if (!text || !mount()) return;
+    if (!mount()) return;
+    if (!text) { clear(); return; }
     const data = JSON.parse(text);
+    if (data.open === S.lastOpen) return;
+    S.lastOpen = data.open;
     const image = new Image();
     image.onload = () => {
       S.image = image; S.imageId = data.image_id; S.w = image.naturalWidth; S.h = image.naturalHeight;
@@ -73,6 +78,15 @@
       }
     };
     image.src = data.image;
+  }
+
+  // No image open (the end of the list, or none found).
+  function clear() {
+    S.image = null; S.imageId = null; S.history = []; S.inflight = null; S.queued = false; S.lastOpen = null;
+    S.ctx.setTransform(1, 0, 0, 1, 0, 0);
+    S.ctx.clearRect(0, 0, S.canvas.width, S.canvas.height);
+    S.host.dataset.image = "";
+    status("");
   }
 
   // A 1-bit (or 0/255) PNG as a canvas whose alpha is the mask.

@@ -118,8 +118,10 @@ class LabelView:
         self._channels()
 
     def _channels(self):
-        """The hidden fields the canvas and Python talk through (JSON text)."""
-        hidden = {"container": False, "elem_classes": ["kmine-hidden"]}
+        """The hidden fields the canvas and Python talk through (JSON text; not rendered, so an
+        image's data URL never sits in the page's DOM). The ask button is rendered but hidden:
+        the canvas's script clicks it."""
+        hidden = {"visible": False}
         self.load = gr.Textbox(elem_id="label-load", **hidden)
         self.ask_body = gr.Textbox(elem_id="label-ask-body", **hidden)
         self.answer = gr.Textbox(elem_id="label-answer", **hidden)
@@ -132,7 +134,7 @@ class LabelView:
         quiet = {"show_progress": "hidden"}
         self.dataset.change(safe(lambda d: splits_update(self.api, d)), self.dataset, self.split)
         self.find.click(self.do_find, [self.dataset, self.split, self.start],
-                        [self.state, self.candidates, *opened[1:], self.sam_note]).then(**fresh)
+                        [self.state, self.candidates, *opened[1:], self.sam_note, self.save_note]).then(**fresh)
         self.ask.click(self.on_ask, [self.state, self.ask_body], [self.answer, self.sam_note], js=ASK_JS,
                        queue=False, **quiet).then(None, self.answer, None, js=ANSWER_JS, queue=False)
         self.next.click(self.do_next, [self.state, self.start], [*opened, self.sam_note]).then(**fresh)
@@ -145,21 +147,21 @@ class LabelView:
     # ---- the queue ----
     def do_find(self, dataset_id, split_id, start):
         """Ask the server for the ranking (it predicts in batches and caches per model). Answers
-        (state, queue, info, canvas payload, SAM's note)."""
+        (state, queue, info, canvas payload, SAM's note, the note beside Save)."""
         empty = ({"queue": [], "pos": -1}, gr.update())
         if not dataset_id or not split_id:
-            return *empty, error_md("Choose a dataset and a split (make one in Datasets)."), "", ""
+            return *empty, error_md("Choose a dataset and a split (make one in Datasets)."), "", "", ""
         try:
             ranked = self.api.candidates(int(split_id))
         except ApiError as err:
-            return *empty, error_md(err), "", ""
+            return *empty, error_md(err), "", "", ""
         queue = ranked["items"]
         st = {"queue": queue, "pos": -1, "dataset": int(dataset_id), "split": int(split_id),
               "model": ranked["model_id"]}
         if not queue:
-            return st, queue_table(queue), "No unlabelled image left in this split.", "", ""
+            return st, queue_table(queue), "No unlabelled image left in this split.", "", "", ""
         st, text, payload = self.advance(st, start)
-        return st, queue_table(queue), text, payload, ""
+        return st, queue_table(queue), text, payload, "", ""
 
     def advance(self, st: dict, start: str, step: int = 1):
         """Open the next (``step`` −1: the previous) image not yet saved; returns (state, info,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +78,11 @@ def mask_data_url(mask: np.ndarray | None) -> str | None:
 
 
 def open_payload(image_id: int, image_png: bytes, mask: np.ndarray | None) -> str:
-    """What the canvas needs to open an image: the image and its start mask."""
-    return json.dumps({"image_id": image_id, "image": png_data_url(image_png), "mask": mask_data_url(mask)})
+    """What the canvas needs to open an image: the image and its start mask, and a token of
+    this opening (the canvas opens each once: an event that leaves the field as it was must
+    not wipe what was drawn)."""
+    return json.dumps({"image_id": image_id, "image": png_data_url(image_png), "mask": mask_data_url(mask),
+                       "open": secrets.token_hex(8)})
 
 
 def read_json(text: str | None) -> dict:
