@@ -173,7 +173,7 @@ def _shot(page, name: str):
 
 
 def test_label_canvas_prompts_undo_brush_save_and_undo_save(server, page):
-    """On the canvas: a dragged box, two object and two background points (each answer on
+    """On the canvas: two dragged boxes, two object and two background points (each answer on
     screen before the next click; corrections start from the previous answer), Ctrl+Z, an
     erasing brush stroke; the saved label is the mask on screen; Undo save brings the imported
     ground truth back (in the API too); an empty mask is refused by the S key."""
@@ -189,29 +189,33 @@ def test_label_canvas_prompts_undo_brush_save_and_undo_save(server, page):
     canvas.prompt(page, lambda: canvas.drag(page, (0.12, 0.12), (0.48, 0.9)))  # the lung on the image's left
     note.get_by_text("from 1 box(es), 0 object and 0 background point(s)").wait_for()
     assert "encoding cached" in note.inner_text()
-    _shot(page, "label-box")
     shown = [canvas.mask_pixels(page)]
+    canvas.prompt(page, lambda: canvas.drag(page, (0.9, 0.9), (0.55, 0.12)))  # a second object, dragged up-left
+    note.get_by_text("from 2 box(es), 0 object").wait_for()
+    shown.append(canvas.mask_pixels(page))
+    assert shown[1] > shown[0]  # both objects' masks
+    _shot(page, "label-box")
     canvas.key(page, "p")
     for fx, fy in ((0.3, 0.45), (0.32, 0.7)):
         canvas.prompt(page, lambda fx=fx, fy=fy: canvas.click(page, fx, fy))
         shown.append(canvas.mask_pixels(page))
-    canvas.prompt(page, lambda: canvas.click(page, 0.75, 0.5, shift=True))  # Shift+click: a background point
+    canvas.prompt(page, lambda: canvas.click(page, 0.5, 0.05, shift=True))  # Shift+click: a background point
     shown.append(canvas.mask_pixels(page))
     canvas.key(page, "o")
-    canvas.prompt(page, lambda: canvas.click(page, 0.05, 0.05))
-    note.get_by_text("from 1 box(es), 2 object and 2 background point(s)").wait_for()
+    canvas.prompt(page, lambda: canvas.click(page, 0.03, 0.5))
+    note.get_by_text("from 2 box(es), 2 object and 2 background point(s)").wait_for()
     assert "from the previous answer" in note.inner_text()  # SAM's logits of the last answer were the mask prompt
-    assert canvas.history(page) == 5 and all(n > 0 for n in shown)
+    assert canvas.history(page) == 6 and all(n > 0 for n in shown)
     _shot(page, "label-points")
 
     canvas.key(page, "Control+z")  # the last background point goes; its mask is the one before, at once
-    page.wait_for_function("() => document.querySelector('#kmine-canvas').dataset.history === '4'")
+    page.wait_for_function("() => document.querySelector('#kmine-canvas').dataset.history === '5'")
     assert canvas.mask_pixels(page) == shown[-1] and canvas.data(page, "pending") == "0"
     _shot(page, "label-undo")
 
     canvas.key(page, "e")  # the eraser across the middle of the image
     canvas.drag(page, (0.05, 0.5), (0.95, 0.5), steps=20)
-    page.wait_for_function("() => document.querySelector('#kmine-canvas').dataset.history === '5'")
+    page.wait_for_function("() => document.querySelector('#kmine-canvas').dataset.history === '6'")
     on_screen = canvas.mask_pixels(page)
     assert 0 < on_screen < shown[-1]
     _shot(page, "label-brush")
