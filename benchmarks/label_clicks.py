@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -59,27 +60,33 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def chromium_cpu() -> dict[int, float]:
-    """CPU seconds (user + system) so far of each Chromium process below this one."""
+def chromium_cpu() -> dict[int, tuple[str, float]]:
+    """Each Chromium process below this one: its kind (browser, renderer, gpu-process, utility)
+    and its CPU seconds (user + system) so far."""
     out = {}
     for pid in descendants(os.getpid()):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
             if "chrom" not in Path(f"/proc/{pid}/comm").read_text():
                 continue
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
+        found = re.search(r"--type=([\w-]+)", args)  # Chromium rewrites its children's argv: one string
+        kind = found.group(1) if found else "browser"
         fields = stat.rsplit(")", 1)[1].split()
-        out[pid] = (int(fields[11]) + int(fields[12])) / TICK
+        out[pid] = (kind, (int(fields[11]) + int(fields[12])) / TICK)
     return out
 
 
-def cpu_during(page, seconds: float) -> float:
-    """Chromium's CPU seconds while the page sits idle for ``seconds``."""
+def cpu_during(page, seconds: float) -> dict[str, float]:
+    """Chromium's CPU seconds by kind of process while the page sits idle for ``seconds``."""
     before = chromium_cpu()
     page.wait_for_timeout(seconds * 1000)
-    after = chromium_cpu()
-    return sum(after[p] - before.get(p, 0.0) for p in after)
+    spent: dict[str, float] = {}
+    for pid, (kind, cpu) in chromium_cpu().items():
+        spent[kind] = spent.get(kind, 0.0) + cpu - before.get(pid, (kind, 0.0))[1]
+    return spent
 
 
 def clicks(page, n: int) -> list[float]:
@@ -121,7 +128,7 @@ def run(args) -> dict:
         canvas.wait_opened(page, 0)
         seconds = clicks(page, args.clicks)
         idle = {}
-        for name in TABS:
+        for name in args.tabs:
             page.get_by_role("tab", name=name).click()
             idle[name] = cpu_during(page, args.idle)
         browser.close()
@@ -136,7 +143,9 @@ def report(r: dict) -> str:
              f"p95 {r['p95_s']:.3f} s, max {r['max_s']:.3f} s (target p50 ≤ {TARGETS['p50_s']} s)",
              f"Chromium CPU seconds in {r['idle_s']:.0f} s idle, after visiting Label (target ≤ "
              f"{TARGETS['idle_cpu_s_per_60s']} s per 60 s):"]
-    lines += [f"  {tab}: {cpu:.2f} s" for tab, cpu in r["idle_cpu_s"].items()]
+    lines += [f"  {tab}: {sum(cpu.values()):.2f} s ("
+              + ", ".join(f"{kind} {s:.2f}" for kind, s in sorted(cpu.items())) + ")"
+              for tab, cpu in r["idle_cpu_s"].items()]
     return "\n".join(lines)
 
 
@@ -144,6 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clicks", type=int, default=24, help="clicks timed (at least 20)")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds idle on each tab")
+    parser.add_argument("--tabs", nargs="+", choices=TABS, default=list(TABS), help="the tabs measured idle")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     if not CHROMIUM.exists():
