@@ -95,6 +95,7 @@ def stop(proc: subprocess.Popen) -> None:
 def run_mode(mode: str, data: Path, folder: Path) -> dict:
     """One job on one worker; ``mode``: shared (the API's folder) or http (its own)."""
     port = free_port()
+    folder.mkdir(parents=True)
     a = folder / "api"
     with Database() as url:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KMINE_")}

@@ -24,6 +24,7 @@ from webui.views.common import error_md, read_options
 from webui.views.datasets import DatasetsView, dataset_rows
 from webui.views.jobs import JobsView
 from webui.views.label import LabelView
+from webui.views.label_canvas import head as canvas_head
 from webui.views.predict import PredictView
 
 WATCH_S = 10.0  # how often a page looks whether a job finished (one small API call)
@@ -76,7 +77,7 @@ def compose(api: ApiClient, sign_out: str | None = None) -> gr.Blocks:
     choices are then read at each page load, with that visitor's token)."""
     options, options_error = ({}, None) if sign_out else read_options(api)
     theme = gr.themes.Soft(primary_hue="blue", neutral_hue="slate")
-    with gr.Blocks(title="kmine", theme=theme, css=CSS, head=SHORTCUTS, analytics_enabled=False) as ui:
+    with gr.Blocks(title="kmine", theme=theme, css=CSS, head=SHORTCUTS + canvas_head(), analytics_enabled=False) as ui:
         with gr.Row(equal_height=True):
             status = gr.Markdown(error_md(options_error) if options_error else "", elem_id="kmine-status")
             if sign_out:

@@ -177,6 +177,11 @@ class ApiClient:
         return self.json("POST", f"/datasets/{dataset_id}/images/{image_id}/sam",
                          json={k: v for k, v in body.items() if v is not None})
 
+    def sam_mask(self, dataset_id: int, image_id: int, body: dict) -> dict:
+        """SAM's mask for boxes and points (``boxes``, ``points``, ``point_labels``, ``previous``:
+        the last answer's ``logits_token``) as a 1-bit PNG: what a labelling canvas asks for."""
+        return self.json("POST", f"/datasets/{dataset_id}/images/{image_id}/sam/mask", json=body)
+
     def candidates(self, split_id: int, model_id: int | None = None) -> dict:
         """The split's unlabelled images, most student/SAM disagreement first."""
         return self.json("GET", f"/splits/{split_id}/candidates", params={"model_id": model_id} if model_id else None)

@@ -32,6 +32,7 @@ from server.core.models import Model
 from server.core.runtime import ModelFiles, Runtime, model_teacher
 from server.core.settings import Settings
 from server.services.inference import InferenceLane
+from server.services.sam_objects import LogitsMemory, Remembered, bit_png, decode_objects, group_prompts
 
 
 class PredictionService:
@@ -41,6 +42,7 @@ class PredictionService:
         self.runtime = Runtime(settings, max_models=max_models)
         self.lane = InferenceLane(capacity=settings.max_waiting_predictions, max_batch=self.runtime.batch)
         self.max_models = max_models
+        self.logits = LogitsMemory()  # the last SAM answers' logits, for corrective clicks
 
     def teacher(self, name: str) -> Teacher:
         return self.runtime.teacher(name)
@@ -131,6 +133,29 @@ class PredictionService:
                 "mask_png": base64.b64encode(mask_png(result.mask)).decode(), "iou_pred": result.iou_pred,
                 "prompts": [prompt_json(p) for p in result.prompts], "timings_ms": result.timings_ms,
                 "teacher_encodes": result.teacher_encodes}
+
+    def prompt_objects(self, teacher_name: str, image: np.ndarray, image_key: str, boxes: list, points: list,
+                       labels: list, previous: str | None = None) -> dict:
+        """SAM's merged mask for several boxes and points (see :mod:`server.services.sam_objects`)
+        as a 1-bit PNG, with a token for the next corrective click (``previous``)."""
+        try:
+            objects = group_prompts(image.shape[:2], boxes, points, labels)
+        except ValueError as err:
+            raise BadInput(str(err)) from None
+        earlier = self.logits.get(previous, image_key, teacher_name)
+
+        def run(items: list[np.ndarray]):  # never batched (no key): one item
+            try:
+                return [decode_objects(self.teacher(teacher_name), items[0], objects, earlier)]
+            except ValueError as err:  # e.g. points for a box-only teacher
+                raise BadInput(str(err)) from None
+
+        result = self.lane.call(run, image)
+        token = self.logits.put(Remembered(image_key, teacher_name, result.logits))
+        return {"teacher": teacher_name, "width": int(image.shape[1]), "height": int(image.shape[0]),
+                "mask_png": base64.b64encode(bit_png(result.mask)).decode(), "pixels": int(result.mask.sum()),
+                "iou_pred": result.iou_pred, "objects": len(objects.sets), "reused_logits": result.reused,
+                "logits_token": token, "timings_ms": result.timings_ms, "teacher_encodes": result.teacher_encodes}
 
     def disagreements(self, model: Model, images: Sequence[tuple[str, Callable[[], np.ndarray]]],
                       batch: int = 8) -> list[dict]:

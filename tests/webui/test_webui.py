@@ -8,47 +8,22 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import canvas_actions as canvas
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
+from live_ui import ARGS, CHROMIUM, PATIENCE_S, live_server, sign_in
 from service_fixtures import covid_zip
-from shared_data import COVID, WEIGHTS, require, stop_process_group
+from shared_data import COVID, WEIGHTS, require
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-# How long a test waits on an event (a page, an answer, a job) before calling it lost. Every wait
-# is on the event itself; this only bounds a hang, and is long because a loaded 2-core machine
-# (a training job beside the suite) renders Gradio's pages and answers many times slower.
-PATIENCE_S = 900
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_job(c: httpx.Client, job_id: int, timeout: float = 2 * PATIENCE_S) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = c.get(f"/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(1)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
 @pytest.fixture(scope="module")
@@ -57,41 +32,8 @@ def server(tmp_path_factory):
     pytest.importorskip("gradio")
     require(WEIGHTS)
     require(COVID)
-    tmp = tmp_path_factory.mktemp("webui")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KMINE_")}
-    env.update(KMINE_DATA_DIR=str(tmp / "data"), KMINE_WEIGHTS_DIR=str(WEIGHTS), KMINE_DEVICE="cpu",
-               OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
-    log_path = tmp / "serve.log"
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--no-demo"],
-                            cwd=tmp, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + PATIENCE_S
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/health/live").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        token = (tmp / "data" / "admin_token").read_text().strip()
-        c = httpx.Client(base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=300)
-        ds = c.post("/datasets", data={"name": "covid"}, files={"archive": ("c.zip", covid_zip())}).json()
-        split = c.post(f"/datasets/{ds['id']}/splits",
-                       json={"val_fraction": 0.2, "test_fraction": 0.2, "labelled_fraction": 0.5}).json()
-        job = c.post("/jobs", json={"kind": "train", "split_id": split["id"], "config": {
-            "schedule": "supervised", "max_epochs": 8, "size": 128, "batch_size": 4, "lr": 1e-3,
-            "prompts": {"kinds": "points+box", "per_component": True}}}).json()
-        job = wait_job(c, job["id"])
-        assert job["status"] == "succeeded", job
-        tokens = {role: c.post("/tokens", json={"name": f"webui {role}", "role": role}).json()["token"]
-                  for role in ("user", "worker")}
-        yield {"base": base, "client": c, "dataset": ds, "split": split, "tmp": tmp, "log": log_path,
-               "tokens": tokens}
-    finally:
-        stop_process_group(proc)
+    with live_server(tmp_path_factory.mktemp("webui")) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +51,6 @@ def page(server):
         pg.get_by_text("semi-supervised segmentation").wait_for()
         yield pg
         browser.close()
-
-
-def sign_in(page, token: str):
-    """Paste ``token`` in the sign-in box the UI shows a visitor without a session, and send it."""
-    page.locator("#token").fill(token)
-    page.locator("#sign-in").click()
 
 
 def new_page(browser, server):
@@ -276,101 +212,110 @@ def test_predict_picks_an_image_from_a_dataset(server, page):
     assert len(re.findall(r"\b[01]\.\d{3}\b", text)) == 2, text  # Dice and IoU of the student
 
 
-def _pixels(text: str) -> int:
-    return int(re.search(r"(\d+) px", text).group(1))
-
-
 def _label_info(page, text: str):
     page.locator("#label-info").get_by_text(text).wait_for()
     return page.locator("#label-info").inner_text()
-
-
-def _click_image(page, fx: float, fy: float):
-    image = page.locator("#label-prompt img")
-    box = image.bounding_box()
-    image.click(position={"x": box["width"] * fx, "y": box["height"] * fy})
-
-
-def _brush_remove_stroke(page):
-    """Pick the brush, its red (remove) colour, and drag across the middle of the canvas."""
-    editor = page.locator("#label-editor")
-    editor.get_by_role("button", name="Brush", exact=True).click()
-    editor.get_by_role("button", name="Color", exact=True).click()
-    editor.locator("[style*='rgb(255, 45, 85)']").first.click()
-    canvas = editor.locator("canvas").first.bounding_box()
-    y = canvas["y"] + canvas["height"] * 0.5
-    page.mouse.move(canvas["x"] + canvas["width"] * 0.15, y)
-    page.mouse.down()
-    for i in range(1, 21):
-        page.mouse.move(canvas["x"] + canvas["width"] * (0.15 + 0.035 * i), y)
-    page.mouse.up()
-    page.wait_for_timeout(500)
 
 
 def _image_id(info: str) -> int:
     return int(re.search(r"image #(\d+)", info).group(1))
 
 
-def test_label_three_images(server, page):
+def _saved_mask(c, ds: int, image_id: int, which: str = "mask") -> np.ndarray:
+    r = c.get(f"/datasets/{ds}/images/{image_id}/{which}")
+    assert r.status_code == 200, r.text
+    return np.asarray(Image.open(io.BytesIO(r.content)).convert("L")) >= 128
+
+
+def _shot(page, name: str):
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_label_canvas_prompts_undo_brush_save_and_undo_save(server, page):
+    """On the canvas: two dragged boxes, two object and two background points (each answer on
+    screen before the next click; corrections start from the previous answer), Ctrl+Z, an
+    erasing brush stroke; the saved label is the mask on screen; Undo save brings the imported
+    ground truth back (in the API too); an empty mask is refused by the S key."""
     c, split_id, ds = server["client"], server["split"]["id"], server["dataset"]["id"]
-    assert len(c.get(f"/splits/{split_id}").json()["parts"]["unlabelled"]) >= 4
     tab(page, "Label")
     page.locator("#label-find").click()
+    image_id = canvas.wait_opened(page, 0)
     info = _label_info(page, "candidate 1 of")
-    assert "⚠" not in info and "started from SAM prompted by the student" in info
-    saved = [_image_id(info)]
+    assert "⚠" not in info and "started from SAM prompted by the student" in info and _image_id(info) == image_id
     note = page.locator("#label-sam-note")
 
-    # 1: a box by two corners, then an object point (SAM answers from its cached encoding),
-    # then a red brush stroke removes a band; save with the button
-    page.locator("#label-click-mode").get_by_text("box: click two corners").click()
-    _click_image(page, 0.08, 0.1)
-    note.get_by_text("First corner set").wait_for()
-    _click_image(page, 0.5, 0.92)
-    note.get_by_text("from 0 point(s) and a box").wait_for()
-    page.locator("#label-click-mode").get_by_text("object point").click()
-    _click_image(page, 0.3, 0.5)
-    note.get_by_text("from 1 point(s) and a box").wait_for()
+    canvas.key(page, "b")
+    canvas.prompt(page, lambda: canvas.drag(page, (0.12, 0.12), (0.48, 0.9)))  # the lung on the image's left
+    note.get_by_text("from 1 box(es), 0 object and 0 background point(s)").wait_for()
     assert "encoding cached" in note.inner_text()
-    sam_pixels = _pixels(note.inner_text())
-    _brush_remove_stroke(page)
-    page.screenshot(path=str(ARTIFACTS / "label.png"), full_page=True)
+    shown = [canvas.mask_pixels(page)]
+    canvas.prompt(page, lambda: canvas.drag(page, (0.9, 0.9), (0.55, 0.12)))  # a second object, dragged up-left
+    note.get_by_text("from 2 box(es), 0 object").wait_for()
+    shown.append(canvas.mask_pixels(page))
+    assert shown[1] > shown[0]  # both objects' masks
+    _shot(page, "label-box")
+    canvas.key(page, "p")
+    for fx, fy in ((0.3, 0.45), (0.32, 0.7)):
+        canvas.prompt(page, lambda fx=fx, fy=fy: canvas.click(page, fx, fy))
+        shown.append(canvas.mask_pixels(page))
+    canvas.prompt(page, lambda: canvas.click(page, 0.5, 0.05, shift=True))  # Shift+click: a background point
+    shown.append(canvas.mask_pixels(page))
+    canvas.key(page, "o")
+    canvas.prompt(page, lambda: canvas.click(page, 0.03, 0.5))
+    note.get_by_text("from 2 box(es), 2 object and 2 background point(s)").wait_for()
+    assert "from the previous answer" in note.inner_text()  # SAM's logits of the last answer were the mask prompt
+    assert canvas.history(page) == 6 and all(n > 0 for n in shown)
+    _shot(page, "label-points")
+
+    canvas.key(page, "Control+z")  # the last background point goes; its mask is the one before, at once
+    page.wait_for_function("() => document.querySelector('#kmine-canvas').dataset.history === '5'")
+    assert canvas.mask_pixels(page) == shown[-1] and canvas.data(page, "pending") == "0"
+    _shot(page, "label-undo")
+
+    canvas.key(page, "e")  # the eraser across the middle of the image
+    canvas.drag(page, (0.05, 0.5), (0.95, 0.5), steps=20)
+    page.wait_for_function("() => document.querySelector('#kmine-canvas').dataset.history === '6'")
+    on_screen = canvas.mask_pixels(page)
+    assert 0 < on_screen < shown[-1]
+    _shot(page, "label-brush")
+
+    shown = canvas.opened(page)
     page.locator("#label-save").click()
+    next_id = canvas.wait_opened(page, shown)
     info = _label_info(page, "1 saved")
-    saved.append(_image_id(info))
-    first = c.get(f"/datasets/{ds}/images/{saved[0]}/mask")
-    assert first.headers["x-mask-kind"] == "human"
-    first_mask = np.asarray(Image.open(io.BytesIO(first.content))) >= 128
-    assert 0 < first_mask.sum() < sam_pixels  # the red stroke removed a band of SAM's mask
-    gap = np.flatnonzero(~first_mask[first_mask.shape[0] // 2])  # the stroke runs across the middle row
-    assert gap.size > 0
+    assert "replacing the imported ground truth" in info
+    saved = _saved_mask(c, ds, image_id)
+    assert abs(int(saved.sum()) - on_screen) <= on_screen // 100  # what the canvas showed (edge pixels aside)
+    assert not saved[saved.shape[0] // 2].any()  # the eraser's band
+    version = c.get(f"/datasets/{ds}/images/{image_id}/masks").json()["items"][0]
+    assert (version["kind"], version["origin"]) == ("human", "brush")
+    assert image_id in {i["id"] for i in c.get(f"/splits/{split_id}").json()["parts"]["labelled"]}
+    assert next_id != image_id
+    _shot(page, "label-saved")
 
-    # 2: keep the start mask as it is and save with the keyboard (S)
-    page.locator("#label-info").click()  # focus out of any field: shortcuts ignore typing
-    page.keyboard.press("s")
-    info = _label_info(page, "2 saved")
-    saved.append(_image_id(info))
+    shown = canvas.opened(page)
+    page.locator("#label-undo-save").click()
+    assert canvas.wait_opened(page, shown) == image_id
+    _label_info(page, "Undid the save")
+    truth = _saved_mask(c, ds, image_id, "ground-truth")
+    assert (_saved_mask(c, ds, image_id) == truth).all()  # the earlier label is the label again, in the API
+    versions = c.get(f"/datasets/{ds}/images/{image_id}/masks").json()
+    assert versions["items"][0]["reverted_at"] and versions["label_id"] == versions["items"][1]["id"]
+    assert image_id in {i["id"] for i in c.get(f"/splits/{split_id}").json()["parts"]["unlabelled"]}
+    page.wait_for_function("(n) => window.kmineLabel.maskPixels() === n", arg=int(truth.sum()))  # shown to edit
+    _shot(page, "label-undo-save")
 
-    # 3: one object point asks SAM afresh, then S again; N skips the last candidate
-    page.locator("#label-click-mode").get_by_text("object point").click()
-    _click_image(page, 0.7, 0.5)
-    note.get_by_text("from 1 point(s):").wait_for()
-    page.locator("#label-info").click()
-    page.keyboard.press("s")
-    info = _label_info(page, "3 saved")
-    assert page.locator("#label-queue").inner_text().count("✔") >= 3  # (Gradio also keeps a hidden copy)
-    page.screenshot(path=str(ARTIFACTS / "label-after-three.png"), full_page=True)
-    page.locator("#label-info").click()
-    page.keyboard.press("n")
-    _label_info(page, "End of the list: 3 of")
-
-    parts = c.get(f"/splits/{split_id}").json()["parts"]
-    labelled = {i["id"] for i in parts["labelled"]}
-    assert set(saved[:3]) <= labelled and not set(saved[:3]) & {i["id"] for i in parts["unlabelled"]}
-    for image_id in saved[:3]:
-        r = c.get(f"/datasets/{ds}/images/{image_id}/mask")
-        assert r.headers["x-mask-kind"] == "human"
-        assert (np.asarray(Image.open(io.BytesIO(r.content))) >= 128).any()
+    page.locator("#label-start").get_by_text("stored pseudo-label").click()  # none stored yet: an empty mask
+    shown = canvas.opened(page)
+    page.locator("#label-next").click()
+    assert canvas.wait_opened(page, shown) == next_id
+    assert canvas.mask_pixels(page) == 0
+    before = c.get(f"/datasets/{ds}/images/{next_id}/masks").json()["items"]
+    canvas.key(page, "s")
+    page.locator("#label-save-note").get_by_text("The mask is empty: nothing was saved").wait_for()
+    assert c.get(f"/datasets/{ds}/images/{next_id}/masks").json()["items"] == before
+    _shot(page, "label-empty-refused")
+    page.locator("#label-start").get_by_text("SAM mask (student → SAM)").click()
 
 
 def test_jobs_launch_progress_curves_and_table(server, page):
@@ -420,52 +365,40 @@ def test_jobs_launch_progress_curves_and_table(server, page):
     page.screenshot(path=str(ARTIFACTS / "jobs.png"), full_page=True)
 
 
-@pytest.fixture
-def fresh_page(page, server):
-    """A new browser tab on the UI, as a user coming back later would open. The module's page is
-    closed first: showing Gradio's image editor again costs headless chromium's software-rendered
-    canvas 10-40 s on 2 busy cores (a tab switch back to Label took 39 s), which the clicks would
-    wait behind."""
-    browser = page.context.browser
-    page.close()  # free its renderer: the module's last test uses this fixture
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(PATIENCE_S * 1000)
-    pg.goto(server["base"] + "/ui/")
-    sign_in(pg, server["tokens"]["user"])
-    pg.get_by_text("semi-supervised segmentation").wait_for()
-    yield pg
-    context.close()
-
-
-def test_label_starts_from_stored_pseudo_label_undo_and_clear(server, fresh_page):
-    """After the continuous job above, an unlabelled image opens with its stored pseudo-label;
-    Undo takes the last click back (SAM answers from the remaining ones), Clear drops them all."""
+def test_label_starts_from_stored_pseudo_label_and_undo_restores_it(server, page):
+    """After the continuous job above, on a second visit to Label (the old editor made it hang),
+    an unlabelled image opens with its stored pseudo-label; an object point asks SAM, Ctrl+Z
+    brings the pseudo-label back without asking again."""
     c, split_id, ds = server["client"], server["split"]["id"], server["dataset"]["id"]
     unlabelled = [i["id"] for i in c.get(f"/splits/{split_id}").json()["parts"]["unlabelled"]]
     stored = [i for i in unlabelled if c.get(f"/datasets/{ds}/images/{i}/pseudo-label").status_code == 200]
     assert stored, "the continuous job stored no pseudo-label"
-    page = fresh_page
     tab(page, "Label")
     page.locator("#label-start").get_by_text("stored pseudo-label").click()
+    opened = canvas.opened(page)
     page.locator("#label-find").click()
-    info = _label_info(page, "candidate 1 of")
-    for _ in range(len(unlabelled)):  # skip to an image that has one
-        if _image_id(info) in stored:
+    shown = canvas.wait_opened(page, opened)
+    for _ in range(len(unlabelled)):  # skip (N) to an image that has one
+        if shown in stored:
             break
-        page.locator("#label-next").click()
-        page.wait_for_timeout(1500)
-        info = page.locator("#label-info").inner_text()
+        opened = canvas.opened(page)
+        canvas.key(page, "n")
+        shown = canvas.wait_opened(page, opened)
+    info = _label_info(page, f"image #{shown}")
     assert "started from the stored pseudo-label" in info, info
-    note = page.locator("#label-sam-note")
-    page.locator("#label-click-mode").get_by_text("object point").click()
-    _click_image(page, 0.3, 0.5)
-    note.get_by_text("from 1 point(s)").wait_for()
-    page.locator("#label-click-mode").get_by_text("background point").click()
-    _click_image(page, 0.5, 0.1)
-    note.get_by_text("from 2 point(s)").wait_for()
-    page.locator("#label-undo").click()
-    note.get_by_text("from 1 point(s)").wait_for()
-    page.locator("#label-clear").click()
-    note.get_by_text("Clicks cleared").wait_for()
-    page.screenshot(path=str(ARTIFACTS / "label-pseudo.png"), full_page=True)
+    pseudo = _saved_mask(c, ds, shown, "pseudo-label")
+    page.wait_for_function("(n) => window.kmineLabel.maskPixels() === n", arg=int(pseudo.sum()))
+    span = canvas.at(page, 0.6, 0.5)[0] - canvas.at(page, 0.3, 0.5)[0]
+    canvas.key(page, "=")  # (the + key unshifted) zoomed in about the centre (1.25× a step); the click lands on the same image point
+    canvas.key(page, "=")
+    page.wait_for_function("(w) => { const a = window.kmineLabel.toPage(0, 0), s = window.kmineLabel.size(),"
+                           " b = window.kmineLabel.toPage(0.3 * s.w, 0); return (b.x - a.x) > 1.5 * w; }", arg=span)
+    canvas.key(page, "p")
+    answered = canvas.prompt(page, lambda: canvas.click(page, 0.45, 0.5))
+    page.locator("#label-sam-note").get_by_text("from 0 box(es), 1 object").wait_for()
+    _shot(page, "label-pseudo-point")
+    canvas.key(page, "0")
+    canvas.key(page, "Control+z")
+    page.wait_for_function("(n) => window.kmineLabel.maskPixels() === n", arg=int(pseudo.sum()))
+    assert canvas.answers(page) == answered and canvas.data(page, "pending") == "0"  # nothing asked again
+    _shot(page, "label-pseudo")

@@ -2,6 +2,7 @@
 mode, in-process: SQLite in a temporary folder), and against a closed port for a server that
 does not answer; plus the UI's pure helpers."""
 
+import io
 import socket
 
 import httpx
@@ -186,10 +187,12 @@ def test_timings_are_milliseconds_and_sam_encodings_a_count():
     text = metrics_md({"answers": {"student": student, "refine": refine}, "truth": None})
     assert "| student (ms) | 12 | 11 |" in text and "| teacher decode (ms) | – | 30 |" in text
     assert "| SAM encodings run | – | 0 |" in text
-    answer = {"teacher": "mobilesam", "iou_pred": 0.9, "timings_ms": {"teacher_encode": 0.1, "teacher_decode": 25.0}}
-    prompts = {"points": [[1, 2]], "box": None}
-    assert "(encoding cached)" in sam_note({**answer, "teacher_encodes": 0}, prompts, 40)
-    assert "+ 0 ms encode" in sam_note({**answer, "teacher_encodes": 1}, prompts, 40)
+    answer = {"teacher": "mobilesam", "iou_pred": 0.9, "pixels": 40, "reused_logits": 1,
+              "timings_ms": {"teacher_encode": 0.1, "teacher_decode": 25.0}}
+    body = {"boxes": [[1, 2, 3, 4]], "points": [[1, 2], [3, 3]], "point_labels": [1, 0]}
+    note = sam_note({**answer, "teacher_encodes": 0}, body)
+    assert "(encoding cached)" in note and "1 box(es), 1 object and 1 background point(s): 40 px" in note
+    assert "+ 0 ms encode" in sam_note({**answer, "teacher_encodes": 1}, body)
 
 
 def test_dataset_and_split_tables_name_masks_and_parts_apart(api):
@@ -210,27 +213,31 @@ def test_dataset_and_split_tables_name_masks_and_parts_apart(api):
     assert row["labelled fraction"] == 0.5 and row["labelled"] + row["unlabelled"] + row["val"] + row["test"] == 12
 
 
-def test_clicks_and_brush_strokes():
-    from webui.views.label_edit import (
-        add_click,
-        edited_mask,
-        no_prompts,
-        prompt_list,
-        undo_click,
-    )
+def test_canvas_payloads():
+    """What Python and the browser's canvas hand each other: an image to open, SAM's prompts,
+    the mask to save (anything else the page sends is no mask, never an error)."""
+    import json
 
-    p = add_click(no_prompts(), "box", 1, 2)
-    assert p["corner"] == [1, 2] and prompt_list(p)[0]["points"] == [[1, 2]]  # a pending corner shows
-    p = add_click(add_click(p, "box", 30, 40), "bg", 5, 5)
-    assert p["box"] == [1, 2, 30, 40] and p["points"] == [[5, 5]] and p["labels"] == [0]
-    assert undo_click(p)["points"] == [] and undo_click(undo_click(p))["box"] is None
-    mask = np.zeros((10, 10), bool)
-    mask[:, :5] = True
-    strokes = np.zeros((20, 20, 4), np.uint8)
-    strokes[:, 14:, :] = (0, 200, 120, 255)  # green: add the right quarter
-    strokes[:4, :, :] = (255, 45, 85, 255)  # red: remove the top rows
-    edited = edited_mask({"layers": [strokes]}, mask)
-    assert edited[5, 8] and edited[5, 2] and not edited[0, 2] and not edited[5, 6]
+    from PIL import Image
+
+    from webui.views.label_canvas import open_payload, png_data_url, read_json, sam_request, saved_mask
+
+    mask = np.zeros((10, 12), bool)
+    mask[2:5, 3:9] = True
+    opened = json.loads(open_payload(7, overlay.mask_to_png(mask), mask))
+    assert opened["image_id"] == 7 and opened["image"].startswith("data:image/png;base64,")
+    again = json.loads(open_payload(7, overlay.mask_to_png(mask), mask))  # each opening its own: the canvas
+    assert again["open"] != opened["open"]  # reopens it, but not a field an event left as it was
+    assert (saved_mask({"mask_png": opened["mask"]}, (10, 12)) == mask).all()  # a 1-bit PNG reads back
+    assert saved_mask({"mask_png": opened["mask"]}, (12, 10)) is None  # not this image's size
+    bomb = io.BytesIO()
+    Image.new("1", (30000, 30000)).save(bomb, format="PNG")  # a few KB that would decode to 900 Mpx
+    assert saved_mask({"mask_png": png_data_url(bomb.getvalue())}, (10, 12)) is None
+    for junk in ({}, {"mask_png": 3}, {"mask_png": "data:image/png;base64,AAAA"}, {"mask_png": "file:///etc/passwd"}):
+        assert saved_mask(junk, (10, 12)) is None
+    assert read_json("not json") == {} and read_json("[1]") == {} and read_json(None) == {}
+    body = sam_request({"boxes": [[1, 2, 3, 4]], "points": [[5, 6]], "labels": [0], "seq": 3})
+    assert body == {"boxes": [[1, 2, 3, 4]], "points": [[5, 6]], "point_labels": [0], "previous": None}
 
 
 def test_webui_imports_only_its_own_and_ui_libraries():

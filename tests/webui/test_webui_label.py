@@ -5,7 +5,9 @@ last image's ground truth, overlay and metrics when a new image comes."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 
 import numpy as np
 import pytest
@@ -31,6 +33,14 @@ def fire(ui, elem_id: str, event: str, *args) -> dict:
     answer = answer if isinstance(answer, tuple) else (answer,)
     assert len(answer) == len(fn.outputs), (elem_id, event)
     return {getattr(o, "elem_id", None) or i: v for i, (o, v) in enumerate(zip(fn.outputs, answer))}
+
+
+def canvas_payload(image_id: int, mask: np.ndarray) -> str:
+    """What the canvas sends on save: the mask on screen as a PNG data URL (white on black, RGBA)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.where(mask[..., None], 255, 0).astype(np.uint8).repeat(4, 2)).save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return json.dumps({"image_id": image_id, "mask_png": url, "origin": "brush"})
 
 
 def gt_of(api, ds: int, image_id: int) -> np.ndarray:
@@ -80,27 +90,29 @@ def test_label_empty_save_needs_a_confirmation_and_undo_restores(api, dataset):
     first = st["current"]["id"]
 
     refused = view.do_save(st, None, START, False)  # an empty mask, not confirmed
-    assert "The mask is empty: nothing was saved" in refused[6] and refused[0]["current"]["id"] == first
+    assert "The mask is empty: nothing was saved" in refused[4] and refused[0]["current"]["id"] == first
     assert [v["kind"] for v in api.mask_versions(ds, first)["items"]] == ["ground_truth"]
 
-    st, _, info, *_, note, confirm = view.do_save(st, None, START, True)
+    st, _, info, _, note, confirm, _ = view.do_save(st, None, START, True)
     assert "(0 px) as its label, replacing the imported ground truth" in info and note == "" and confirm is False
     saved = api.mask_versions(ds, first)["items"][0]
     assert (saved["kind"], saved["pixels"], saved["origin"], saved["saved_by"]) == ("human", 0, "pseudo_label", "admin")
 
     second = st["current"]
-    strokes = np.zeros((40, 40, 4), np.uint8)
-    strokes[10:30, 10:30] = (0, 200, 120, 255)  # a green brush stroke adds a square
-    st, _, info, *_ = view.do_save(st, {"layers": [strokes]}, START, False)
+    painted = np.zeros(second["shape"], bool)
+    painted[10:30, 10:30] = True  # the canvas: a brush stroke added a square
+    other = canvas_payload(second["id"] + 1000, painted)
+    assert "sent no mask for this image" in view.do_save(st, other, START, False)[4]  # another image's canvas
+    st, _, info, *_ = view.do_save(st, canvas_payload(second["id"], painted), START, False)
     assert f"Saved **{second['stem']}**" in info and "replacing the imported ground truth" in info
     brushed = api.mask_versions(ds, second["id"])["items"][0]
     assert brushed["origin"] == "brush" and brushed["pixels"] > 0
     labelled = {i["id"] for i in api.split(split["id"])["parts"]["labelled"]}
     assert {first, second["id"]} <= labelled
 
-    st, table, info, view_image, editor, _, note, _ = view.do_undo_save(st)
+    st, table, info, payload, note, _, _ = view.do_undo_save(st)
     assert f"Undid the save of **{second['stem']}**: its label is the imported ground truth again" in info
-    assert st["current"]["id"] == second["id"] and view_image is not None and editor is not None
+    assert st["current"]["id"] == second["id"] and json.loads(payload)["image_id"] == second["id"]
     assert (st["current"]["mask"] == gt_of(api, ds, second["id"])).all()  # the restored label, shown to edit
     versions = api.mask_versions(ds, second["id"])
     assert versions["items"][0]["reverted_at"] and versions["label_id"] == versions["items"][1]["id"]
@@ -109,6 +121,6 @@ def test_label_empty_save_needs_a_confirmation_and_undo_restores(api, dataset):
 
     st, *_ = view.do_undo_save(st)
     assert st["current"]["id"] == first and api.mask_png(ds, first) == api.mask_png(ds, first, "ground-truth")
-    *_, note, _ = view.do_undo_save(st)
+    *_, note, _, _ = view.do_undo_save(st)
     assert "Nothing to undo" in note
     assert len(api.mask_versions(ds, first)["items"]) == 2  # the undone save is kept

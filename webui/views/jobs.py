@@ -103,7 +103,11 @@ class JobsView:
         self.queue.select(select_row, self.queue, self.selected).then(self.refresh, self.selected, outputs)
         self.cancel.click(self.do_cancel, self.selected, self.cancel_message)
         last_tick = gr.State(None)
-        self.timer.tick(self.tick, [self.selected, last_tick], [*outputs, last_tick])
+        # Outside Gradio's queue (one plain request, no event stream opened and closed) and
+        # without a progress overlay: queued, the ticks of an idle Jobs tab cost Chromium about
+        # 4 CPU-s a minute, plain 0.8 (benchmarks/label_clicks.py)
+        self.timer.tick(self.tick, [self.selected, last_tick], [*outputs, last_tick], show_progress="hidden",
+                        queue=False)
 
     # the server's options, when they could only be read after the UI was built
     def option_fields(self) -> list:

@@ -1,11 +1,14 @@
 """Label: the split's unlabelled images (its train images whose masks training does not use,
-whether they have one or not), most student/SAM disagreement first; each opens with a start
-mask, clicks re-prompt SAM, brushes correct the mask, and saving stores it as the image's label
-(a new human version: earlier ones stay) and moves the image to the split's labelled part. An
-empty mask is saved only when confirmed; Undo save takes the last save back (the earlier label,
-e.g. the imported ground truth, is the label again) and reopens the image."""
+whether they have one or not), most student/SAM disagreement first; each opens on a canvas
+drawn in the browser (:mod:`webui.views.label_canvas`) with a start mask; boxes and points
+re-prompt SAM, brushes correct the mask, and saving stores the mask on the canvas as the image's
+label (a new human version: earlier ones stay) and moves the image to the split's labelled
+part. An empty mask is saved only when confirmed; Undo save takes the last save back (the
+earlier label, e.g. the imported ground truth, is the label again) and reopens the image."""
 
 from __future__ import annotations
+
+import json
 
 import gradio as gr
 import numpy as np
@@ -13,33 +16,29 @@ import numpy as np
 from webui import overlay
 from webui.client import ApiClient, ApiError
 from webui.views.common import error_md, rgb, safe, splits_update, table
-from webui.views.label_edit import (
-    ADD,
-    CANVAS,
-    REMOVE,
-    add_click,
-    edited_mask,
-    editor_value,
-    no_prompts,
-    render_prompts,
-    undo_click,
-)
+from webui.views.label_canvas import MARKUP, open_payload, read_json, sam_request, saved_mask
 
-# What a click on the image adds, and what each image starts from (a prediction mode of the
-# server's, or the pseudo-label a mining job stored): the view's own interaction choices.
-CLICKS = {"+ object point": "fg", "− background point": "bg", "□ box: click two corners": "box"}
+# What each image starts from (a prediction mode of the server's, or the pseudo-label a mining
+# job stored): the view's own choice.
 START = {"SAM mask (student → SAM)": "refine", "student prediction": "student", "stored pseudo-label": "pseudo"}
 # What a saved mask was made from, as the server records it (its ``origin``): the start mask,
 # SAM's answer to clicks, or brush strokes.
 ORIGIN = {"refine": "sam", "student": "student", "pseudo": "pseudo_label"}
-EMPTY = ("The mask is empty: nothing was saved. Tick **save an empty label** to save it as this image's "
-         "label (it has no object).")
+EMPTY = ("The mask is empty: nothing was saved. Tick <b>save an empty label</b> to save it as this image's "
+         "label (it has no object).")  # HTML: the error's own markup keeps markdown from being read
 
-HOW_TO = ("**How to**: click on the left image to ask SAM again (object points, background "
-          "points, or a box by two corners), and/or paint on the right: the **brush** in green adds "
-          "to the mask, in red removes from it; the **eraser** takes strokes back. Then save: the "
-          "mask becomes the image's label and the image moves to the split's labelled part.  \n"
-          "Keys: **S** save · **N** skip to the next image. **Undo save** takes the last save back.")
+HOW_TO = ("**How to**: on the image, drag a box around the object (several boxes: several objects), "
+          "click object points (+) and background points (×) to correct SAM, or paint with the brush "
+          "(adds) and the eraser (removes). Ctrl+Z undoes the last click or stroke. Then save: the mask "
+          "on the canvas becomes the image's label and the image moves to the split's labelled part. "
+          "**Undo save** takes the last save back. The keys are listed under the canvas.")
+
+# The page's side of the hidden channels: the prompts to ask SAM for, the canvas's answer, the
+# mask to save (each event's ``js`` runs first and hands the canvas's value to Python).
+ASK_JS = "(st, req) => [st, window.kmineLabel.request()]"
+ANSWER_JS = "(a) => { window.kmineLabel.answer(a); }"
+LOAD_JS = "(v) => { window.kmineLabel.load(v); }"
+SAVE_JS = "(st, mask, start, confirm) => [st, window.kmineLabel.maskPayload(), start, confirm]"
 
 
 def queue_table(queue: list[dict]) -> dict:
@@ -74,13 +73,16 @@ def restored_text(label: dict | None) -> str:
     return f"its label is {what} again (mask #{label['id']}{pixels})"
 
 
-def sam_note(answer: dict, prompts: dict, pixels: int) -> str:
+def sam_note(answer: dict, body: dict) -> str:
     """SAM's answer in one line: from what, how big, its own IoU estimate, and its timings."""
     t = answer["timings_ms"]
-    asked = f"{len(prompts['points'])} point(s)" + (" and a box" if prompts["box"] else "")
-    return (f"SAM ({answer['teacher']}) from {asked}: {pixels} px, its own IoU estimate "
+    asked = (f"{len(body['boxes'])} box(es), {sum(body['point_labels'])} object and "
+             f"{len(body['point_labels']) - sum(body['point_labels'])} background point(s)")
+    reused = " · from the previous answer" if answer["reused_logits"] else ""
+    return (f"SAM ({answer['teacher']}) from {asked}: {answer['pixels']} px, its own IoU estimate "
             f"{answer['iou_pred']:.2f} · {t['teacher_decode']:.0f} ms decode"
-            + (" (encoding cached)" if not answer["teacher_encodes"] else f" + {t['teacher_encode']:.0f} ms encode"))
+            + (" (encoding cached)" if not answer["teacher_encodes"] else f" + {t['teacher_encode']:.0f} ms encode")
+            + reused)
 
 
 class LabelView:
@@ -91,7 +93,6 @@ class LabelView:
 
     def _layout(self):
         self.state = gr.State({"queue": [], "pos": -1})
-        self.clicked = gr.State(no_prompts())
         with gr.Row():
             with gr.Column(scale=1, min_width=290):
                 self.dataset = gr.Dropdown(label="Dataset", choices=[], elem_id="label-dataset")
@@ -105,80 +106,75 @@ class LabelView:
             with gr.Column(scale=4, min_width=640):
                 self.info = gr.Markdown("Choose a dataset and a split, then **Find unlabelled images**.",
                                         elem_id="label-info")
-                with gr.Row(equal_height=True):
-                    with gr.Column(min_width=300):
-                        self._prompt_column()
-                    with gr.Column(min_width=300):
-                        self._editor_column()
+                gr.HTML(MARKUP, elem_id="label-canvas")
+                self.sam_note = gr.Markdown(elem_id="label-sam-note")
                 with gr.Row():
-                    self.save = gr.Button("Save as ground truth (S)", variant="primary", elem_id="label-save")
+                    self.save = gr.Button("Save label (S)", variant="primary", elem_id="label-save")
                     self.confirm_empty = gr.Checkbox(False, label="save an empty label", elem_id="label-confirm-empty")
+                    self.prev = gr.Button("← Previous", elem_id="label-prev")
                     self.next = gr.Button("Skip to next (N)", elem_id="label-next")
                     self.undo_save = gr.Button("Undo save", elem_id="label-undo-save")
                 self.save_note = gr.Markdown(elem_id="label-save-note")
+        self._channels()
 
-    def _prompt_column(self):
-        self.click_mode = gr.Radio(list(CLICKS), value="+ object point", label="A click on this image adds",
-                                   elem_id="label-click-mode")
-        self.prompt_view = gr.Image(label="Mask (green) and your clicks: click to prompt SAM", type="numpy",
-                                    interactive=False, elem_id="label-prompt", height=470,
-                                    show_download_button=False, show_fullscreen_button=False)
-        with gr.Row():
-            self.undo = gr.Button("Undo last click", size="sm", elem_id="label-undo")
-            self.clear = gr.Button("Clear clicks", size="sm", elem_id="label-clear")
-        self.sam_note = gr.Markdown(elem_id="label-sam-note")
-
-    def _editor_column(self):
-        gr.Markdown("**Brush**: green adds to the mask, red removes · **eraser** takes strokes back",
-                    elem_classes="kmine-tool-hint")
-        self.editor = gr.ImageEditor(show_label=False, type="numpy", elem_id="label-editor", sources=(),
-                                     transforms=(), format="png", layers=False, canvas_size=(CANVAS, CANVAS),
-                                     brush=gr.Brush(colors=[ADD, REMOVE], default_color=ADD, color_mode="fixed",
-                                                    default_size=12),
-                                     eraser=gr.Eraser(default_size=16), height=560)
+    def _channels(self):
+        """The hidden fields the canvas and Python talk through (JSON text; not rendered, so an
+        image's data URL never sits in the page's DOM). The ask button is rendered but hidden:
+        the canvas's script clicks it."""
+        hidden = {"visible": False}
+        self.load = gr.Textbox(elem_id="label-load", **hidden)
+        self.ask_body = gr.Textbox(elem_id="label-ask-body", **hidden)
+        self.answer = gr.Textbox(elem_id="label-answer", **hidden)
+        self.mask = gr.Textbox(elem_id="label-mask", **hidden)
+        self.ask = gr.Button("ask SAM", elem_id="label-ask", elem_classes=["kmine-hidden"])
 
     def _wire(self):
-        opened = [self.state, self.info, self.prompt_view, self.editor, self.clicked]  # what opening an image sets
-        clicked = [self.clicked, self.prompt_view, self.editor, self.sam_note]
-        forget_note = (lambda: "", None, self.sam_note)  # a new image starts without SAM's note on the last one
+        opened = [self.state, self.info, self.load]  # what opening an image sets
+        fresh = {"fn": None, "inputs": self.load, "outputs": None, "js": LOAD_JS}  # the canvas opens it
+        quiet = {"show_progress": "hidden"}
         self.dataset.change(safe(lambda d: splits_update(self.api, d)), self.dataset, self.split)
         self.find.click(self.do_find, [self.dataset, self.split, self.start],
-                        [self.state, self.candidates, *opened[1:]]).then(*forget_note)
-        self.prompt_view.select(self.on_click, [self.state, self.clicked, self.click_mode], clicked)
-        self.undo.click(self.do_undo, [self.state, self.clicked], clicked)
-        self.clear.click(self.do_clear, self.state, [self.clicked, self.prompt_view, self.sam_note])
-        self.next.click(self.do_next, [self.state, self.start], opened).then(*forget_note)
-        saved = [self.state, self.candidates, *opened[1:], self.save_note, self.confirm_empty]
-        self.save.click(self.do_save, [self.state, self.editor, self.start, self.confirm_empty], saved).then(*forget_note)
-        self.undo_save.click(self.do_undo_save, self.state, saved).then(*forget_note)
+                        [self.state, self.candidates, *opened[1:], self.sam_note, self.save_note]).then(**fresh)
+        self.ask.click(self.on_ask, [self.state, self.ask_body], [self.answer, self.sam_note], js=ASK_JS,
+                       queue=False, **quiet).then(None, self.answer, None, js=ANSWER_JS, queue=False)
+        self.next.click(self.do_next, [self.state, self.start], [*opened, self.sam_note]).then(**fresh)
+        self.prev.click(self.do_prev, [self.state, self.start], [*opened, self.sam_note]).then(**fresh)
+        saved = [self.state, self.candidates, *opened[1:], self.save_note, self.confirm_empty, self.sam_note]
+        self.save.click(self.do_save, [self.state, self.mask, self.start, self.confirm_empty], saved,
+                        js=SAVE_JS).then(**fresh)
+        self.undo_save.click(self.do_undo_save, self.state, saved).then(**fresh)
 
     # ---- the queue ----
     def do_find(self, dataset_id, split_id, start):
-        """Ask the server for the ranking (it predicts in batches and caches per model)."""
+        """Ask the server for the ranking (it predicts in batches and caches per model). Answers
+        (state, queue, info, canvas payload, SAM's note, the note beside Save)."""
         empty = ({"queue": [], "pos": -1}, gr.update())
         if not dataset_id or not split_id:
-            return *empty, error_md("Choose a dataset and a split (make one in Datasets)."), None, None, no_prompts()
+            return *empty, error_md("Choose a dataset and a split (make one in Datasets)."), "", "", ""
         try:
             ranked = self.api.candidates(int(split_id))
         except ApiError as err:
-            return *empty, error_md(err), None, None, no_prompts()
+            return *empty, error_md(err), "", "", ""
         queue = ranked["items"]
         st = {"queue": queue, "pos": -1, "dataset": int(dataset_id), "split": int(split_id),
               "model": ranked["model_id"]}
         if not queue:
-            return st, queue_table(queue), "No unlabelled image left in this split.", None, None, no_prompts()
-        st, text, view, edit, prompts = self.advance(st, start)
-        return st, queue_table(queue), text, view, edit, prompts
+            return st, queue_table(queue), "No unlabelled image left in this split.", "", "", ""
+        st, text, payload = self.advance(st, start)
+        return st, queue_table(queue), text, payload, "", ""
 
-    def advance(self, st: dict, start: str):
-        """Open the next image not yet saved; returns (state, info, prompt view, editor, clicks)."""
-        queue, pos = st["queue"], st["pos"] + 1
-        while pos < len(queue) and queue[pos].get("done"):
-            pos += 1
+    def advance(self, st: dict, start: str, step: int = 1):
+        """Open the next (``step`` −1: the previous) image not yet saved; returns (state, info,
+        canvas payload)."""
+        queue, pos = st["queue"], st["pos"] + step
+        while 0 <= pos < len(queue) and queue[pos].get("done"):
+            pos += step
+        if pos < 0:
+            return st, error_md("This is the first unsaved candidate."), gr.update()
         st["pos"] = min(pos, len(queue))
         if pos >= len(queue):
             st["current"] = None
-            return st, end_text(queue), None, None, no_prompts()
+            return st, end_text(queue), ""
         q = queue[pos]
         data = self.api.image_png(st["dataset"], q["id"])
         mask, note = self.start_mask(st, q, data, START[start])
@@ -188,15 +184,14 @@ class LabelView:
         """Open the queue's image at ``st["pos"]`` (its PNG ``data``) with ``mask`` (None: empty)."""
         queue, pos = st["queue"], st["pos"]
         q = queue[pos]
-        image = rgb(data)
+        shape = rgb(data).shape[:2]
         if mask is None:
-            mask = np.zeros(image.shape[:2], bool)
-        current = st["current"] = {"id": q["id"], "stem": q["stem"], "mask": mask, "rgb": image,
-                                   "scale": CANVAS / max(image.shape[:2]), "origin": origin}
+            mask = np.zeros(shape, bool)
+        st["current"] = {"id": q["id"], "stem": q["stem"], "mask": mask, "shape": shape, "origin": origin}
         done = sum(1 for x in queue if x.get("done"))
         text = (f"### {q['stem']}\nimage #{q['id']} · candidate {pos + 1} of {len(queue)} · {done} saved · "
                 f"disagreement {q['disagreement']:.3f} · started from {note}")
-        return st, text, render_prompts(current, no_prompts()), editor_value(current), no_prompts()
+        return st, text, open_payload(q["id"], data, mask)
 
     def start_mask(self, st: dict, q: dict, data: bytes, how: str):
         """The mask an image opens with, and where it came from."""
@@ -207,49 +202,65 @@ class LabelView:
         who = "SAM prompted by the student" if answer["refined"] else "the student"
         return overlay.decode_png_mask(answer["mask_png"]), f"{who} (model #{answer['model_id']})"
 
-    def do_next(self, st, start):
+    def do_next(self, st, start, step: int = 1):
         if not st.get("queue"):
-            return st, error_md("Find unlabelled images first."), gr.update(), gr.update(), no_prompts()
+            return st, error_md("Find unlabelled images first."), gr.update(), ""
         try:
-            return self.advance(st, start)
+            return *self.advance(st, start, step), ""
         except ApiError as err:
-            return st, error_md(err), gr.update(), gr.update(), no_prompts()
+            return st, error_md(err), gr.update(), ""
 
-    def do_save(self, st, value, start, confirm_empty=False):
-        """Store the edited mask as the image's label (a new human version), move the image to the
-        split's labelled part, open the next. An empty mask needs ``confirm_empty``. Answers
-        (state, queue, info, prompt view, editor, clicks, the note beside Save, the confirm box)."""
+    def do_prev(self, st, start):
+        return self.do_next(st, start, -1)
+
+    def do_save(self, st, canvas, start, confirm_empty=False):
+        """Store the mask on the canvas (``canvas``: its JSON payload; none: the start mask) as the
+        image's label (a new human version), move the image to the split's labelled part, open
+        the next. An empty mask needs ``confirm_empty``. Answers (state, queue, info, canvas
+        payload, the note beside Save, the confirm box, SAM's note)."""
         current = (st or {}).get("current")
-        unchanged = (gr.update(),) * 4
+        unchanged = (gr.update(),) * 3
         if not current:
-            return st, gr.update(), *unchanged, error_md("Nothing to save: find unlabelled images first."), gr.update()
-        mask = edited_mask(value, current["mask"])
+            return st, *unchanged, error_md("Nothing to save: find unlabelled images first."), gr.update(), gr.update()
+        mask, origin = self.canvas_mask(current, read_json(canvas))
+        if mask is None:
+            return st, *unchanged, error_md("The canvas sent no mask for this image: nothing was saved."), *unchanged[:2]
         if not mask.any() and not confirm_empty:
-            return st, gr.update(), *unchanged, error_md(EMPTY), gr.update()
-        origin = "brush" if (mask != current["mask"]).any() else current["origin"]
+            return st, *unchanged, error_md(EMPTY), *unchanged[:2]
         try:
             answer = self.api.put_mask(st["dataset"], current["id"], overlay.mask_to_png(mask), origin,
                                        confirm_empty=bool(confirm_empty))
             self.api.move(st["split"], [current["id"]], "labelled")
         except ApiError as err:
-            return st, gr.update(), *unchanged, error_md(err), gr.update()
+            return st, *unchanged, error_md(err), *unchanged[:2]
         st["queue"][st["pos"]]["done"] = True
         st.setdefault("saved", []).append(st["pos"])
         saved = (f"✔ Saved **{current['stem']}** ({int(mask.sum())} px) as its label{replaced_text(answer['replaced'])}; "
                  "it is now in the split's labelled part.\n\n")
         try:
-            st, text, view, edit, prompts = self.advance(st, start)
+            st, text, payload = self.advance(st, start)
         except ApiError as err:
-            return st, queue_table(st["queue"]), saved + error_md(err), gr.update(), gr.update(), no_prompts(), "", False
-        return st, queue_table(st["queue"]), saved + text, view, edit, prompts, "", False
+            return st, queue_table(st["queue"]), saved + error_md(err), gr.update(), "", False, ""
+        return st, queue_table(st["queue"]), saved + text, payload, "", False, ""
+
+    @staticmethod
+    def canvas_mask(current: dict, payload: dict) -> tuple[np.ndarray | None, str | None]:
+        """The mask to save and what it was made from: the canvas's, when it sent one for this
+        image, else the start mask (no canvas: e.g. a client that never drew)."""
+        if not payload:
+            return current["mask"], current["origin"]
+        if payload.get("image_id") != current["id"]:
+            return None, None
+        origin = payload.get("origin") if payload.get("origin") in ("brush", "sam") else current["origin"]
+        return saved_mask(payload, current["shape"]), origin
 
     def do_undo_save(self, st):
         """Take the last save of this session back: the image returns to the split's unlabelled
         part, its earlier label is the label again (the server keeps the undone version), and
         the image reopens with that label to edit. Answers as :meth:`do_save`."""
-        unchanged = (gr.update(),) * 5
+        unchanged = (gr.update(),) * 3
         if not (st or {}).get("saved"):
-            return st, *unchanged, error_md("Nothing to undo: no image was saved here yet."), gr.update()
+            return st, *unchanged, error_md("Nothing to undo: no image was saved here yet."), gr.update(), gr.update()
         pos = st["saved"][-1]
         q = st["queue"][pos]
         try:
@@ -262,48 +273,28 @@ class LabelView:
             data = self.api.image_png(st["dataset"], q["id"])
             mask = overlay.decode_png_mask(self.api.mask_png(st["dataset"], q["id"]) if label else None)
         except ApiError as err:
-            return st, *unchanged, error_md(err), gr.update()
+            return st, *unchanged, error_md(err), gr.update(), gr.update()
         st["saved"].pop()
         q["done"] = False
         st["pos"] = pos
         undone = f"↶ Undid the save of **{q['stem']}**: {restored_text(label)}; it is back in the split's unlabelled part."
         origin = (label or {}).get("origin")
-        st, text, view, edit, prompts = self.show(st, data, mask, "its label as it is now", origin)
-        return st, queue_table(st["queue"]), undone + "\n\n" + text, view, edit, prompts, "", False
+        st, text, payload = self.show(st, data, mask, "its label as it is now", origin)
+        return st, queue_table(st["queue"]), undone + "\n\n" + text, payload, "", False, ""
 
-    # ---- clicks to SAM ----
-    def on_click(self, evt: gr.SelectData, st, prompts, mode):
-        current = (st or {}).get("current")
-        if not current:
-            return prompts, gr.update(), gr.update(), error_md("Find unlabelled images first.")
-        x, y = (round(float(v) / current["scale"], 1) for v in evt.index[:2])  # back to image pixels
-        kind = CLICKS[mode]
-        prompts = add_click(prompts, kind, x, y)
-        if kind == "box" and prompts["corner"]:  # half a box: nothing to ask SAM yet
-            return (prompts, render_prompts(current, prompts), gr.update(),
-                    "First corner set: click the opposite corner of the box.")
-        return self.ask_sam(st, prompts)
-
-    def ask_sam(self, st, prompts):
-        """SAM's mask for the clicks so far replaces the mask being edited."""
-        current = st["current"]
-        if not prompts["points"] and not prompts["box"]:
-            return prompts, render_prompts(current, prompts), gr.update(), ""
+    # ---- the canvas's prompts to SAM ----
+    def on_ask(self, st, body):
+        """SAM's mask for the canvas's prompts (JSON ``body``), as JSON for the canvas (the
+        mask as a 1-bit PNG data URL, the token a next click refines from), and SAM's note."""
+        current, asked = (st or {}).get("current"), read_json(body)
+        seq = asked.get("seq")
+        if not current or asked.get("image_id") != current["id"]:
+            return json.dumps({"seq": seq, "error": "This image is no longer open."}), gr.update()
+        request = sam_request(asked)
         try:
-            answer = self.api.sam(st["dataset"], current["id"], prompts["points"], prompts["labels"], prompts["box"])
+            answer = self.api.sam_mask(st["dataset"], current["id"], request)
         except ApiError as err:
-            return prompts, render_prompts(current, prompts), gr.update(), error_md(err)
-        current["mask"], current["origin"] = overlay.decode_png_mask(answer["mask_png"]), "sam"
-        note = sam_note(answer, prompts, int(current["mask"].sum()))
-        return prompts, render_prompts(current, prompts), editor_value(current), note
-
-    def do_undo(self, st, prompts):
-        if not (st or {}).get("current"):
-            return prompts, gr.update(), gr.update(), ""
-        return self.ask_sam(st, undo_click(prompts))
-
-    def do_clear(self, st):
-        current = (st or {}).get("current")
-        if not current:
-            return no_prompts(), gr.update(), ""
-        return no_prompts(), render_prompts(current, no_prompts()), "Clicks cleared; the mask is kept."
+            return json.dumps({"seq": seq, "error": str(err)}), error_md(err)
+        note = sam_note(answer, request)
+        return json.dumps({"seq": seq, "mask": "data:image/png;base64," + answer["mask_png"],
+                           "token": answer["logits_token"], "pixels": answer["pixels"], "note": note}), note

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from server.api.deps import ImageDep, SessionDep, SettingsDep, SplitDep, StoreDep
 from server.api.schemas.common import MAX_ID, errors
-from server.api.schemas.predict import CandidatesOut, RepromptOut, SamPrompt
+from server.api.schemas.predict import CandidatesOut, RepromptOut, SamMaskOut, SamObjectsIn, SamPrompt
 from server.core.models import Image, Model
 from server.services import datasets as svc
 from server.services.predict import model_teacher, pick_model, ranked
@@ -27,12 +27,30 @@ router = APIRouter(tags=["label"])
                          "call (or a refine prediction of the same image) only the cheap decoder runs.")
 def reprompt_sam(image: ImageDep, body: SamPrompt, request: Request, session: SessionDep, settings: SettingsDep,
                  store: StoreDep):
-    teacher = body.teacher
-    if teacher is None:
-        active = session.scalar(select(Model).where(Model.dataset_id == image.dataset_id, Model.active.is_(True)))
-        teacher = model_teacher(active)
+    teacher = body.teacher or _default_teacher(session, image)
     rgb = svc.image_rgb(store, settings, image)
     return request.app.state.predictions.reprompt(teacher, rgb, body.points, body.point_labels, body.box)
+
+
+@router.post("/datasets/{dataset_id}/images/{image_id}/sam/mask", response_model=SamMaskOut,
+             responses=errors(404, 409, 503), summary="SAM's mask for boxes and points, compact",
+             description="For a labelling canvas: several `boxes` (one object each) and `points` with "
+                         "`point_labels`; answers the mask alone as a 1-bit PNG. Pass the answer's "
+                         "`logits_token` as `previous` with the next click: objects already there start "
+                         "from their earlier logits (SAM's interactive protocol). Coordinates outside the "
+                         "image, NaN or more than 16 boxes or 64 points: 422.")
+def sam_mask(image: ImageDep, body: SamObjectsIn, request: Request, session: SessionDep, settings: SettingsDep,
+             store: StoreDep):
+    teacher = body.teacher or _default_teacher(session, image)
+    rgb = svc.image_rgb(store, settings, image)
+    return request.app.state.predictions.prompt_objects(teacher, rgb, f"{image.id}:{image.sha256}", body.boxes,
+                                                        body.points, body.point_labels, body.previous)
+
+
+def _default_teacher(session, image: Image) -> str:
+    """The teacher of the dataset's active model (mobilesam without one)."""
+    active = session.scalar(select(Model).where(Model.dataset_id == image.dataset_id, Model.active.is_(True)))
+    return model_teacher(active)
 
 
 @router.get("/splits/{split_id}/candidates", response_model=CandidatesOut, responses=errors(404, 409, 503),

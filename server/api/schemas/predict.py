@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from kmine.teacher import TEACHER_NAMES
 from kmine.text import shown
@@ -34,6 +34,51 @@ class SamPrompt(BaseModel):
     teacher: Annotated[str | None, AfterValidator(_known_teacher)] = Field(
         None, max_length=40, description=f"one of {', '.join(TEACHER_NAMES)}; default: the teacher of the "
                                          "dataset's active model, else mobilesam")
+
+
+MAX_BOXES, MAX_POINTS = 16, 64
+
+
+class SamObjectsIn(BaseModel):
+    """Everything a person drew on an image: each box one object, points anywhere."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    boxes: list[tuple[Coordinate, Coordinate, Coordinate, Coordinate]] = Field(
+        [], max_length=MAX_BOXES, description="[[x0, y0, x1, y1], …] in the image's pixels, any two opposite corners")
+    points: list[tuple[Coordinate, Coordinate]] = Field(
+        [], max_length=MAX_POINTS, description="[[x, y], …] in the image's pixels; a point joins the smallest box "
+                                               "it lies in, positive points outside every box make one more object")
+    point_labels: list[Annotated[int, Field(ge=0, le=1)]] = Field(
+        [], max_length=MAX_POINTS, description="1 object, 0 background, one per point")
+    previous: str | None = Field(None, pattern=r"^[0-9a-f]{32}$", description="`logits_token` of the answer this "
+                                 "request corrects: objects already there then start from their earlier logits")
+    teacher: Annotated[str | None, AfterValidator(_known_teacher)] = Field(
+        None, max_length=40, description=f"one of {', '.join(TEACHER_NAMES)}; default: the teacher of the "
+                                         "dataset's active model, else mobilesam")
+
+    @model_validator(mode="after")
+    def _one_label_per_point(self) -> SamObjectsIn:
+        if len(self.point_labels) != len(self.points):
+            raise ValueError(f"point_labels must give one label per point ({len(self.points)} points, "
+                             f"{len(self.point_labels)} labels)")
+        return self
+
+
+class SamMaskOut(Answer):
+    """SAM's mask for the drawn objects, compact: the mask alone as a 1-bit PNG."""
+
+    teacher: str
+    width: int
+    height: int
+    mask_png: str = Field(description="base64 1-bit PNG of the mask alone (1 inside), the image's full size")
+    pixels: int = Field(description="pixels in the mask")
+    iou_pred: float = Field(description="SAM's own estimate of the mask's IoU")
+    objects: int = Field(description="prompt sets decoded (one per box, one more for free object points)")
+    reused_logits: int = Field(description="objects that started from the previous answer's logits")
+    logits_token: str = Field(description="pass as `previous` with the next corrective click")
+    timings_ms: Timings = Field(description="milliseconds: teacher_encode (≈0 when cached), teacher_decode")
+    teacher_encodes: int = Field(description="1 when SAM's encoder ran, 0 when the encoding was cached")
 
 
 class PromptOut(Answer):
