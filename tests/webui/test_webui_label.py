@@ -124,3 +124,29 @@ def test_label_empty_save_needs_a_confirmation_and_undo_restores(api, dataset):
     *_, note, _, _ = view.do_undo_save(st)
     assert "Nothing to undo" in note
     assert len(api.mask_versions(ds, first)["items"]) == 2  # the undone save is kept
+
+
+def test_candidates_mark_the_open_saved_and_skipped_and_a_row_opens(api, dataset):
+    from types import SimpleNamespace
+
+    from webui.views.label import LabelView
+
+    ds, split = dataset
+    view = LabelView.__new__(LabelView)
+    view.api = api
+    queue = [{**i, "disagreement": 0.5} for i in split["parts"]["unlabelled"]]
+    assert len(queue) >= 3
+    st = {"queue": queue, "pos": -1, "dataset": ds, "split": split["id"], "model": None}
+    st, *_ = view.advance(st, START)
+
+    def marks(table) -> list[str]:
+        return [row[0] for row in table["data"]]
+
+    st, _, _, _, table = view.do_next(st, START)  # the first left unsaved: skipped
+    assert marks(table)[:3] == ["↷", "▶", ""]
+    row = SimpleNamespace(index=[2, 1])  # a click on the third row's second cell
+    st, info, payload, _, table = view.do_pick(st, START, row)
+    assert st["current"]["id"] == queue[2]["id"] and json.loads(payload)["image_id"] == queue[2]["id"]
+    assert marks(table)[:3] == ["↷", "↷", "▶"] and queue[2]["stem"] in info
+    st, _, _, _, table = view.do_pick(st, START, SimpleNamespace(index=[99, 0]))  # no such row: nothing moves
+    assert st["current"]["id"] == queue[2]["id"]

@@ -41,9 +41,19 @@ LOAD_JS = "(v) => { window.kmineLabel.load(v); }"
 SAVE_JS = "(st, mask, start, confirm) => [st, window.kmineLabel.maskPayload(), start, confirm]"
 
 
-def queue_table(queue: list[dict]) -> dict:
-    return table([{"": "✔" if q.get("done") else "", "image": q["stem"],
-                   "disagreement": round(q["disagreement"], 3)} for q in queue])
+def queue_table(st: dict) -> dict:
+    """The candidates, each marked: ▶ open now, ✔ saved, ↷ skipped (opened, left unsaved)."""
+    queue, pos = st.get("queue") or [], st.get("pos", -1)
+    return table([{"": "▶" if i == pos else "✔" if q.get("done") else "↷" if q.get("skipped") else "",
+                   "image": q["stem"], "disagreement": round(q["disagreement"], 3)} for i, q in enumerate(queue)])
+
+
+def open_at(st: dict, pos: int) -> None:
+    """Move the queue's cursor to ``pos``, marking the image left unsaved as skipped."""
+    queue, here = st["queue"], st.get("pos", -1)
+    if 0 <= here < len(queue) and here != pos and not queue[here].get("done"):
+        queue[here]["skipped"] = True
+    st["pos"] = pos
 
 
 def end_text(queue: list[dict]) -> str:
@@ -137,8 +147,10 @@ class LabelView:
                         [self.state, self.candidates, *opened[1:], self.sam_note, self.save_note]).then(**fresh)
         self.ask.click(self.on_ask, [self.state, self.ask_body], [self.answer, self.sam_note], js=ASK_JS,
                        queue=False, **quiet).then(None, self.answer, None, js=ANSWER_JS, queue=False)
-        self.next.click(self.do_next, [self.state, self.start], [*opened, self.sam_note]).then(**fresh)
-        self.prev.click(self.do_prev, [self.state, self.start], [*opened, self.sam_note]).then(**fresh)
+        moved = [*opened, self.sam_note, self.candidates]
+        self.next.click(self.do_next, [self.state, self.start], moved).then(**fresh)
+        self.prev.click(self.do_prev, [self.state, self.start], moved).then(**fresh)
+        self.candidates.select(self.do_pick, [self.state, self.start], moved).then(**fresh)
         saved = [self.state, self.candidates, *opened[1:], self.save_note, self.confirm_empty, self.sam_note]
         self.save.click(self.do_save, [self.state, self.mask, self.start, self.confirm_empty], saved,
                         js=SAVE_JS).then(**fresh)
@@ -159,9 +171,9 @@ class LabelView:
         st = {"queue": queue, "pos": -1, "dataset": int(dataset_id), "split": int(split_id),
               "model": ranked["model_id"]}
         if not queue:
-            return st, queue_table(queue), "No unlabelled image left in this split.", "", "", ""
+            return st, queue_table(st), "No unlabelled image left in this split.", "", "", ""
         st, text, payload = self.advance(st, start)
-        return st, queue_table(queue), text, payload, "", ""
+        return st, queue_table(st), text, payload, "", ""
 
     def advance(self, st: dict, start: str, step: int = 1):
         """Open the next (``step`` −1: the previous) image not yet saved; returns (state, info,
@@ -171,11 +183,15 @@ class LabelView:
             pos += step
         if pos < 0:
             return st, error_md("This is the first unsaved candidate."), gr.update()
-        st["pos"] = min(pos, len(queue))
+        open_at(st, min(pos, len(queue)))
         if pos >= len(queue):
             st["current"] = None
             return st, end_text(queue), ""
-        q = queue[pos]
+        return self.open_current(st, start)
+
+    def open_current(self, st: dict, start: str):
+        """Open the candidate at ``st["pos"]`` with its start mask; (state, info, canvas payload)."""
+        q = st["queue"][st["pos"]]
         data = self.api.image_png(st["dataset"], q["id"])
         mask, note = self.start_mask(st, q, data, START[start])
         return self.show(st, data, mask, note, ORIGIN[START[start]])
@@ -203,15 +219,32 @@ class LabelView:
         return overlay.decode_png_mask(answer["mask_png"]), f"{who} (model #{answer['model_id']})"
 
     def do_next(self, st, start, step: int = 1):
+        """Open the next (``step`` −1: previous) unsaved candidate. Answers (state, info, canvas
+        payload, SAM's note, the queue)."""
         if not st.get("queue"):
-            return st, error_md("Find unlabelled images first."), gr.update(), ""
+            return st, error_md("Find unlabelled images first."), gr.update(), "", gr.update()
         try:
-            return *self.advance(st, start, step), ""
+            return *self.advance(st, start, step), "", queue_table(st)
         except ApiError as err:
-            return st, error_md(err), gr.update(), ""
+            return st, error_md(err), gr.update(), "", gr.update()
 
     def do_prev(self, st, start):
         return self.do_next(st, start, -1)
+
+    def do_pick(self, st, start, evt: gr.SelectData):
+        """Open the candidate whose row was clicked (a saved one too: to look at it again).
+        Answers as :meth:`do_next`."""
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        if not st.get("queue") or not isinstance(row, int) or not 0 <= row < len(st["queue"]):
+            return st, gr.update(), gr.update(), "", gr.update()
+        here = st.get("pos", -1)
+        try:
+            open_at(st, row)
+            st, text, payload = self.open_current(st, start)
+        except ApiError as err:
+            st["pos"] = here
+            return st, error_md(err), gr.update(), "", queue_table(st)
+        return st, text, payload, "", queue_table(st)
 
     def do_save(self, st, canvas, start, confirm_empty=False):
         """Store the mask on the canvas (``canvas``: its JSON payload; none: the start mask) as the
@@ -240,8 +273,8 @@ class LabelView:
         try:
             st, text, payload = self.advance(st, start)
         except ApiError as err:
-            return st, queue_table(st["queue"]), saved + error_md(err), gr.update(), "", False, ""
-        return st, queue_table(st["queue"]), saved + text, payload, "", False, ""
+            return st, queue_table(st), saved + error_md(err), gr.update(), "", False, ""
+        return st, queue_table(st), saved + text, payload, "", False, ""
 
     @staticmethod
     def canvas_mask(current: dict, payload: dict) -> tuple[np.ndarray | None, str | None]:
@@ -280,7 +313,7 @@ class LabelView:
         undone = f"↶ Undid the save of **{q['stem']}**: {restored_text(label)}; it is back in the split's unlabelled part."
         origin = (label or {}).get("origin")
         st, text, payload = self.show(st, data, mask, "its label as it is now", origin)
-        return st, queue_table(st["queue"]), undone + "\n\n" + text, payload, "", False, ""
+        return st, queue_table(st), undone + "\n\n" + text, payload, "", False, ""
 
     # ---- the canvas's prompts to SAM ----
     def on_ask(self, st, body):
