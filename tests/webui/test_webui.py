@@ -211,6 +211,17 @@ def test_predict_picks_an_image_from_a_dataset(server, page):
     assert "Student → SAM" not in text and "⚠" not in text, text
     assert len(re.findall(r"\b[01]\.\d{3}\b", text)) == 2, text  # Dice and IoU of the student
 
+    # a new image forgets the picked one's ground truth, overlay and metrics; no Dice without one
+    other = sorted((COVID / "images").iterdir())[-1]
+    page.locator("#predict-image input[type=file]").set_input_files(str(other))
+    metrics.get_by_text("New image").wait_for()
+    assert page.locator("#predict-truth img").count() == 0 and page.locator("#show-truth input:checked").count() == 0
+    assert page.locator("#predict-overlay img").count() == 0
+    page.locator("#predict-run").click()
+    metrics.get_by_text("add a ground-truth mask").wait_for()
+    assert not re.findall(r"\bDice\s*\|", metrics.inner_text())
+    page.screenshot(path=str(ARTIFACTS / "predict-forgot.png"), full_page=True)
+
 
 def _label_info(page, text: str):
     page.locator("#label-info").get_by_text(text).wait_for()

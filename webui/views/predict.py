@@ -77,7 +77,7 @@ class PredictView:
         forgotten = [self.truth, self.state, self.shown, self.metrics]  # what belongs to the last image
         self.pick.change(safe(self.load_picked, 6), [self.dataset, self.pick], [self.image, self.picked, *forgotten])
         for event in (self.image.upload, self.image.clear):  # an upload replaces a picked image
-            event(forget, None, [self.pick, self.picked, *forgotten])
+            event(forget, None, [self.pick, self.picked, *forgotten, show_truth])
         self.truth.change(lambda t: gr.update(value=t is not None), self.truth, show_truth)
         self.run.click(self.predict, [self.image, self.truth, self.picked, self.model, self.mode, self.kinds,
                                       *self.toggles], [self.state, self.shown, self.metrics, self.message])
@@ -145,8 +145,9 @@ NEW_IMAGE_HINT = "New image: add its ground-truth mask (optional) for Dice and I
 def forget():
     """A new image from the user: no picked dataset image, and none of the last image's ground
     truth, result, overlay or metrics; the hint says so (and tells a test the forgetting is done,
-    so a mask uploaded next is kept). Answers (pick, picked, ground truth, result, overlay, metrics)."""
-    return None, None, None, {}, None, NEW_IMAGE_HINT
+    so a mask uploaded next is kept). Answers (pick, picked, ground truth, result, overlay, metrics,
+    the ground-truth layer's switch)."""
+    return None, None, None, {}, None, NEW_IMAGE_HINT, False
 
 
 def draw(result: dict, show_student: bool, show_prompts: bool, show_sam: bool, show_truth: bool):
