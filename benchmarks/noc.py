@@ -29,12 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from kmine.click_session import ClickSession
 from kmine.clicks import MAX_CLICKS, ClickRun, simulate
@@ -187,7 +189,10 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "noc-cache")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "noc-cpu2.json")
     ap.add_argument("--machine", default="2 CPU cores, shared with other work")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: on cores shared with other work, more threads only spin)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
 
     settings = [s for s in args.settings.split(",") if s]
     unknown = set(settings) - set(SETTINGS)
@@ -196,8 +201,7 @@ def main() -> None:
     students = {"kvasir-seg": args.kvasir_student, "cxr-lung": args.cxr_student}
     teachers = {name: build_teacher(name, args.weights_dir, cache_dir=args.cache_dir / name, cache_items=8)
                 for name in ("mobilesam", "litemedsam")}
-    saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    results = saved.get("results", {})
+    results: dict = {}
     started = time.perf_counter()
     for ds in datasets(args.data):
         if ds.name not in args.datasets.split(","):
@@ -205,10 +209,11 @@ def main() -> None:
         wanted = [s for s in settings if s != "kmine" or students[ds.name] is not None]
         predictor = Predictor.from_checkpoint(students[ds.name]) if "kmine" in wanted else None
         ctx = Context(teachers["mobilesam"], teachers["litemedsam"], predictor)
-        results.setdefault(ds.name, {}).update(run_dataset(ds, wanted, ctx, args.limit))
+        results[ds.name] = run_dataset(ds, wanted, ctx, args.limit)
         if "kmine" in wanted:
             results[ds.name]["kmine"]["student"] = str(students[ds.name])
     meta = {
+        "command": " ".join(sys.argv),
         "machine": args.machine,
         "python": platform.python_version(),
         "limit": args.limit,
@@ -216,9 +221,21 @@ def main() -> None:
         "note": "NoC counts do not depend on speed; wall_seconds is not a figure (shared cores)",
         "wall_seconds_last_run": round(time.perf_counter() - started, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
-    print(table(results))
+    merged = merge_into(args.out, results, meta)
+    print(table(merged))
+
+
+def merge_into(path: Path, results: dict, meta: dict) -> dict:
+    """Add this run's results (by dataset, then setting) to those already in ``path``; read
+    just before writing, so runs of other settings or datasets beside this one are kept."""
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    merged = saved.get("results", {})
+    for name, per_setting in results.items():
+        merged.setdefault(name, {}).update(per_setting)
+    runs = saved.get("runs", []) + [meta]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": runs, "results": merged}, indent=1) + "\n")
+    return merged
 
 
 if __name__ == "__main__":
