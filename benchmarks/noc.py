@@ -163,9 +163,9 @@ def table(results: dict) -> str:
 # ------------------------------------------------------------------ driver
 
 
-def run_dataset(ds: Dataset, settings: list[str], ctx: Context, limit: int | None) -> dict:
+def run_dataset(ds: Dataset, settings: list[str], ctx: Context, skip: int, limit: int | None) -> dict:
     index = scan_dataset(ds.root)
-    stems = load_split(ds.split).val[:limit]
+    stems = load_split(ds.split).val[skip:][:limit]
     curves: dict[str, dict[str, list[float]]] = {s: {} for s in settings}
     for i, stem in enumerate(stems):
         sample = index[stem]
@@ -184,6 +184,7 @@ def main() -> None:
     ap.add_argument("--datasets", default="kvasir-seg,cxr-lung")
     ap.add_argument("--settings", default=",".join(SETTINGS))
     ap.add_argument("--limit", type=int, default=None, help="first N val images per dataset (default: all)")
+    ap.add_argument("--skip", type=int, default=0, help="start after the first N val images (runs over parts merge)")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--weights-dir", type=Path, default=None)
     ap.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "noc-cache")
@@ -209,13 +210,14 @@ def main() -> None:
         wanted = [s for s in settings if s != "kmine" or students[ds.name] is not None]
         predictor = Predictor.from_checkpoint(students[ds.name]) if "kmine" in wanted else None
         ctx = Context(teachers["mobilesam"], teachers["litemedsam"], predictor)
-        results[ds.name] = run_dataset(ds, wanted, ctx, args.limit)
+        results[ds.name] = run_dataset(ds, wanted, ctx, args.skip, args.limit)
         if "kmine" in wanted:
             results[ds.name]["kmine"]["student"] = str(students[ds.name])
     meta = {
         "command": " ".join(sys.argv),
         "machine": args.machine,
         "python": platform.python_version(),
+        "skip": args.skip,
         "limit": args.limit,
         "max_clicks": MAX_CLICKS,
         "note": "NoC counts do not depend on speed; wall_seconds is not a figure (shared cores)",
@@ -226,12 +228,17 @@ def main() -> None:
 
 
 def merge_into(path: Path, results: dict, meta: dict) -> dict:
-    """Add this run's results (by dataset, then setting) to those already in ``path``; read
-    just before writing, so runs of other settings or datasets beside this one are kept."""
+    """Add this run's cases (by dataset, setting, image) to those already in ``path`` and
+    summarise each setting again over all its cases; read just before writing, so runs of
+    other settings, datasets or images beside this one are kept."""
     saved = json.loads(path.read_text()) if path.is_file() else {}
     merged = saved.get("results", {})
     for name, per_setting in results.items():
-        merged.setdefault(name, {}).update(per_setting)
+        for setting, new in per_setting.items():
+            entry = merged.setdefault(name, {}).setdefault(setting, {"cases": {}})
+            entry.update({k: v for k, v in new.items() if k != "cases"})
+            entry["cases"].update(new["cases"])
+            entry["summary"] = summarise(list(entry["cases"].values()))
     runs = saved.get("runs", []) + [meta]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"runs": runs, "results": merged}, indent=1) + "\n")

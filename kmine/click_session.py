@@ -8,8 +8,11 @@ its previous answer's low-resolution logits as the mask prompt (SAM's interactiv
 Which object a click corrects:
 - negative: every object whose mask covers the clicked pixel (the false positive is theirs);
 - positive: the object whose box contains it (the smallest such box), else an object
-  without a box (click-only); else the click starts a new click-only object (a point outside
-  a box barely moves SAM's mask for that box).
+  without a box (click-only), else the nearest object whose box, grown by half its size on
+  every side, contains it: that box is stretched to the click (a point outside a box barely
+  moves SAM's mask for that box, and a missed rim just outside it is that object's). A click
+  farther from every box starts a new click-only object. (Starting a new object for a rim
+  click instead made SAM's lone-point answer swallow the image: Dice 0.95 → 0.15 on a polyp.)
 A click-only object with a single point is ambiguous (part or whole?): SAM's three candidate
 masks are decoded and the best rated kept, as SAM's authors advise; later clicks use the
 single-mask output.
@@ -54,6 +57,12 @@ class _Object:
 
     def ambiguous(self) -> bool:
         return self.box is None and self.low_res is None and len(self.points) == 1
+
+    def stretch(self, x: int, y: int) -> None:
+        """Grow the box just enough to hold (x, y)."""
+        assert self.box is not None
+        x0, y0, x1, y1 = self.box
+        self.box = np.array([min(x0, x), min(y0, y), max(x1, x), max(y1, y)], np.float32)
 
     def contains(self, x: int, y: int) -> bool:
         if self.box is None:
@@ -112,6 +121,11 @@ class ClickSession:
         free = [o for o in self.objects if o.box is None]
         if free:
             return [free[0]]
+        near = [o for o in self.objects if _near(o, click.x, click.y)]
+        if near:
+            obj = min(near, key=lambda o: _box_distance(o, click.x, click.y))
+            obj.stretch(click.x, click.y)
+            return [obj]
         self.objects.append(_Object())
         return [self.objects[-1]]
 
@@ -131,6 +145,21 @@ def _from_prompt(prompt: PromptSet) -> _Object:
     labels = [] if prompt.point_labels is None else [int(v) for v in np.asarray(prompt.point_labels)]
     box = None if prompt.box is None else np.asarray(prompt.box, np.float32)
     return _Object(points, labels, box)
+
+
+def _near(obj: _Object, x: int, y: int) -> bool:
+    """Whether (x, y) lies in ``obj``'s box grown by half its width/height on each side."""
+    if obj.box is None:
+        return False
+    x0, y0, x1, y1 = obj.box
+    dx, dy = (x1 - x0) / 2, (y1 - y0) / 2
+    return bool(x0 - dx <= x <= x1 + dx and y0 - dy <= y <= y1 + dy)
+
+
+def _box_distance(obj: _Object, x: int, y: int) -> float:
+    assert obj.box is not None
+    x0, y0, x1, y1 = obj.box
+    return float(np.hypot(max(x0 - x, 0, x - x1), max(y0 - y, 0, y - y1)))
 
 
 def _box_area(obj: _Object) -> float:

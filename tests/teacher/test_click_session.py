@@ -99,3 +99,15 @@ def test_a_box_only_teacher_cannot_answer_clicks(litemedsam):
     image, _ = disc_image(*WIDE)
     with pytest.raises(ValueError, match="no point prompts"):
         ClickSession(litemedsam, image)
+
+
+def test_a_positive_click_just_outside_a_box_stretches_it(mobilesam):
+    """A missed rim just outside the box belongs to that object: its box grows to the click
+    (a new lone-point object there made SAM's answer swallow the image on a real polyp)."""
+    image, disc = disc_image(*WIDE)
+    box = mask_box(disc)  # (185, 25, 255, 95)
+    session = ClickSession(mobilesam, image, [PromptSet(box=box - np.array([0, 0, 20, 0], np.float32))])
+    session.click(Click(250, 60, True))  # 15 px right of the shrunken box, inside the disc
+    (obj,) = session.objects
+    assert obj.labels == [1] and obj.box is not None and obj.box[2] == 250
+    assert dice(session.mask, disc) > 0.9
