@@ -7,8 +7,9 @@ its previous answer's low-resolution logits as the mask prompt (SAM's interactiv
 
 Which object a click corrects:
 - negative: every object whose mask covers the clicked pixel (the false positive is theirs);
-- positive: the object whose box contains it (the smallest such box), else an object
-  without a box (click-only), else the nearest object whose box, grown by half its size on
+  those objects lose their box, if they had one;
+- positive: the object whose box contains it (the smallest such box), else the object
+  without a box whose positive point is nearest the click, else the nearest object whose box, grown by half its size on
   every side, contains it: that box is stretched to the click (a point outside a box barely
   moves SAM's mask for that box, and a missed rim just outside it is that object's). A click
   farther from every box starts a new click-only object. (Starting a new object for a rim
@@ -108,6 +109,11 @@ class ClickSession:
         for obj in touched:
             obj.points.append((float(click.x), float(click.y)))
             obj.labels.append(1 if click.positive else 0)
+            if not click.positive:
+                # "Not here" inside an object's answer: its box stops binding it (with the box
+                # kept, SAM keeps a spurious component of the student's however often it is
+                # clicked off); its points and previous answer carry the object on.
+                obj.box = None
         self._decode(touched)
         return self.mask
 
@@ -120,7 +126,7 @@ class ClickSession:
             return [min(boxed, key=_box_area)]
         free = [o for o in self.objects if o.box is None]
         if free:
-            return [free[0]]
+            return [min(free, key=lambda o: _point_distance(o, click.x, click.y))]
         near = [o for o in self.objects if _near(o, click.x, click.y)]
         if near:
             obj = min(near, key=lambda o: _box_distance(o, click.x, click.y))
@@ -154,6 +160,12 @@ def _near(obj: _Object, x: int, y: int) -> bool:
     x0, y0, x1, y1 = obj.box
     dx, dy = (x1 - x0) / 2, (y1 - y0) / 2
     return bool(x0 - dx <= x <= x1 + dx and y0 - dy <= y <= y1 + dy)
+
+
+def _point_distance(obj: _Object, x: int, y: int) -> float:
+    """Distance from (x, y) to ``obj``'s nearest positive point (inf without one)."""
+    positives = [p for p, label in zip(obj.points, obj.labels) if label == 1]
+    return min((float(np.hypot(px - x, py - y)) for px, py in positives), default=float("inf"))
 
 
 def _box_distance(obj: _Object, x: int, y: int) -> float:

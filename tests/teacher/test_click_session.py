@@ -81,10 +81,13 @@ def test_a_negative_click_goes_to_the_object_whose_mask_covers_it(mobilesam):
     second.mask[20:40, 20:40] = True
     session.click(Click(30, 30, False))
     assert second.labels == [0] and first.labels == []
+    assert second.box is None and first.box is not None  # "not here" unbinds the clicked object's box
     assert second.low_res is not None and second.low_res.shape == (256, 256)  # the next mask prompt
     assert first.mask is not None and (first.mask == disc).all()  # untouched objects are not decoded again
     session.click(Click(230, 60, True))  # inside the first box
     assert first.labels == [1] and second.labels == [0]
+    session.click(Click(40, 45, True))  # outside every box: the box-less object with the nearest positive point
+    assert second.labels == [0, 1] and len(session.objects) == 2
 
 
 def test_a_positive_click_outside_every_box_starts_an_object(mobilesam):
