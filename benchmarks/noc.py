@@ -137,7 +137,8 @@ def summarise(dices: list[list[float]]) -> dict:
     for t in THRESHOLDS:
         nocs = [ClickRun(d, []).noc(t) for d in dices]
         out[f"noc@{round(t * 100)}"] = float(np.mean(nocs))
-        out[f"fail@{round(t * 100)}"] = float(np.mean([n >= MAX_CLICKS for n in nocs]))
+        # Failed: not reached within the budget (reaching it at click 20 exactly is NoC 20, not a failure).
+        out[f"fail@{round(t * 100)}"] = float(np.mean([max(d[: MAX_CLICKS + 1]) < t for d in dices]))
     for k in DICE_AFTER:
         out[f"dice@{k}"] = float(np.mean([ClickRun(d, []).dice_after(k) for d in dices]))
     return out
