@@ -23,12 +23,19 @@ class PromptSet:
     box: (4,) float32 ``(x0, y0, x1, y1)``, or None.
     mask_logits: (H, W) float32 student logits in the image frame, or None; the teacher
         maps them into its own low-resolution mask-prompt frame.
+    low_res_logits: (h, w) float32 logits already in the teacher's mask-prompt frame
+        (256×256), or None: an earlier answer's ``Decoded.low_res_logits[i]`` for the same
+        image and teacher, given to the prompt encoder as they are. SAM's interactive
+        protocol: each corrective click is decoded with the previous answer's low-res logits
+        as the mask prompt (no round trip through the image frame). Give this or
+        ``mask_logits``, not both.
     """
 
     points: np.ndarray | None = None
     point_labels: np.ndarray | None = None
     box: np.ndarray | None = None
     mask_logits: np.ndarray | None = None
+    low_res_logits: np.ndarray | None = None
 
 
 PROMPT_KINDS = ("points", "box", "points+box", "points+box+mask")
@@ -190,4 +197,4 @@ def _negative_points(prob: np.ndarray, box: np.ndarray, config: PromptConfig, rn
 
 def without_points(sets: list[PromptSet]) -> list[PromptSet]:
     """The same prompts with points removed, for box-only teachers (LiteMedSAM)."""
-    return [PromptSet(None, None, s.box, s.mask_logits) for s in sets if s.box is not None]
+    return [PromptSet(None, None, s.box, s.mask_logits, s.low_res_logits) for s in sets if s.box is not None]

@@ -202,7 +202,8 @@ class SamTeacher:
 
         ``mask_logits`` refine a box or points; alone they are a weak prompt (on a 180×300
         disc, MobileSAM with a mask prompt only gave Dice 0.14–0.96 depending on the logit
-        scale, with a box 0.999).
+        scale, with a box 0.999). ``low_res_logits`` (an earlier answer's, in the mask-prompt
+        frame) are the mask prompt as they are: SAM's corrective-click protocol.
         """
         if len(encodings) != len(prompts):
             raise ValueError(f"{len(encodings)} encodings but {len(prompts)} prompt lists")
@@ -245,7 +246,7 @@ class SamTeacher:
             )
 
     def _check_prompt(self, prompt: PromptSet, encoding: Encoding) -> None:
-        if prompt.points is None and prompt.box is None and prompt.mask_logits is None:
+        if prompt.points is None and prompt.box is None and prompt.mask_logits is None and prompt.low_res_logits is None:
             raise ValueError("a PromptSet needs points, a box or mask_logits; pass [] for an image without prompts")
         if prompt.points is not None:
             if not self.supports_points:
@@ -263,6 +264,17 @@ class SamTeacher:
             raise ValueError(
                 f"PromptSet.mask_logits has shape {np.shape(prompt.mask_logits)}, "
                 f"the image is {tuple(encoding.original_size)}"
+            )
+        if prompt.low_res_logits is not None:
+            self._check_low_res(prompt.low_res_logits, prompt.mask_logits is not None)
+
+    def _check_low_res(self, low_res: np.ndarray, with_mask_logits: bool) -> None:
+        if with_mask_logits:
+            raise ValueError("give PromptSet.mask_logits or PromptSet.low_res_logits, not both")
+        if tuple(np.shape(low_res)) != self.mask_input_size:
+            raise ValueError(
+                f"PromptSet.low_res_logits has shape {np.shape(low_res)}, "
+                f"the teacher's mask-prompt frame is {self.mask_input_size}"
             )
 
     def _decode_group(
@@ -287,23 +299,24 @@ class SamTeacher:
                 for i, p in jobs
             ]
             boxes = torch.as_tensor(np.stack(corners).reshape(-1, 4), dtype=torch.float32, device=self.device)
-        if first.mask_logits is not None:
-            masks = torch.stack(
-                [
-                    mask_to_prompt_frame(
-                        torch.as_tensor(np.asarray(p.mask_logits), device=self.device),
-                        encodings[i].input_size,
-                        self.input_size,
-                        self.mask_input_size,
-                    )
-                    for i, p in jobs
-                ]
-            )
+        if first.mask_logits is not None or first.low_res_logits is not None:
+            masks = torch.stack([self._mask_prompt(p, encodings[i]) for i, p in jobs])
         sparse, dense = self._sam.prompt_encoder(points=points, boxes=boxes, masks=masks)
         embeddings = torch.stack([encodings[i].embedding for i, _ in jobs]).to(self.device)
         self.decoder_passes += 1
         return decode_masks(
             self._sam.mask_decoder, embeddings, self._sam.prompt_encoder.get_dense_pe(), sparse, dense
+        )
+
+    def _mask_prompt(self, prompt: PromptSet, encoding: Encoding) -> torch.Tensor:
+        """A prompt set's (1, h, w) mask prompt in the mask-prompt frame."""
+        if prompt.low_res_logits is not None:  # already in the frame: used as they are
+            return torch.as_tensor(np.asarray(prompt.low_res_logits), dtype=torch.float32, device=self.device)[None]
+        return mask_to_prompt_frame(
+            torch.as_tensor(np.asarray(prompt.mask_logits), device=self.device),
+            encoding.input_size,
+            self.input_size,
+            self.mask_input_size,
         )
 
     def _merge(self, encoding: Encoding, low_res: torch.Tensor, iou: torch.Tensor, multimask: bool) -> Decoded:
@@ -325,6 +338,7 @@ class SamTeacher:
             low_res_logits=low_res[:, 0].cpu(),
             multimask_logits=full[:, 1:].cpu() if multimask else None,
             multimask_iou=iou[:, 1:].cpu() if multimask else None,
+            multimask_low_res=low_res[:, 1:].cpu() if multimask else None,
         )
 
     def predict(
@@ -347,4 +361,5 @@ def _detach_inference(decoded: Decoded) -> Decoded:
         low_res_logits=decoded.low_res_logits.clone(),
         multimask_logits=plain(decoded.multimask_logits),
         multimask_iou=plain(decoded.multimask_iou),
+        multimask_low_res=plain(decoded.multimask_low_res),
     )

@@ -42,7 +42,8 @@ class MaskDecoderParts(Protocol):
 def prompt_structure(prompt: PromptSet) -> Structure:
     """The token structure of a prompt set, the key :func:`group_by_structure` uses."""
     n_points = 0 if prompt.points is None else int(len(prompt.points))
-    return n_points, prompt.box is not None, prompt.mask_logits is not None
+    has_mask = prompt.mask_logits is not None or prompt.low_res_logits is not None
+    return n_points, prompt.box is not None, has_mask
 
 
 def group_by_structure(prompts: Sequence[PromptSet]) -> dict[Structure, list[int]]:

@@ -54,6 +54,8 @@ class Decoded:
     multimask_logits: (n_sets, 3, H, W) the three multimask outputs per set in the original
         frame, when decoded with ``multimask=True``; else None. Not merged across sets.
     multimask_iou: (n_sets, 3) their predicted IoU, or None.
+    multimask_low_res: (n_sets, 3, h, w) the same three outputs in the mask-prompt frame
+        (what a corrective click after a multimask answer gives back as its mask prompt), or None.
     """
 
     logits: torch.Tensor
@@ -62,6 +64,7 @@ class Decoded:
     low_res_logits: torch.Tensor
     multimask_logits: torch.Tensor | None = None
     multimask_iou: torch.Tensor | None = None
+    multimask_low_res: torch.Tensor | None = None
 
     @property
     def mask(self) -> torch.Tensor:
