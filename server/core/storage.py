@@ -47,17 +47,13 @@ class Storage(Protocol):
     def delete(self, digest: str) -> None: ...
 
 
-class Readable(Protocol):
-    def read(self, n: int = -1, /) -> bytes: ...
-
-
 def check_digest(digest: str) -> str:
     if not isinstance(digest, str) or not _HEX64.match(digest):
         raise ValueError(f"not a sha256 digest: {shown(digest)}")
     return digest
 
 
-def copy_hashed(source: Readable, target: BinaryIO) -> tuple[str, int]:
+def copy_hashed(source: BinaryIO, target: BinaryIO) -> tuple[str, int]:
     """Copy ``source`` to ``target`` a MiB at a time; (sha256, bytes) of what was copied."""
     digest, size = hashlib.sha256(), 0
     while chunk := source.read(CHUNK):
@@ -87,23 +83,22 @@ class BlobStore:
         digest = hashlib.sha256(data).hexdigest()
         if self.exists(digest):
             return digest, False
-        with self.staged() as (f, tmp):
-            f.write(data)
-        return digest, self.commit(tmp, digest)
+        return self.receive([data], expected=digest)
 
     def put_file(self, path: Path) -> tuple[str, bool]:
         with open(path, "rb") as source:
-            return self.put_stream(source)
+            return self.receive(iter(lambda: source.read(CHUNK), b""))
 
-    def put_stream(self, source: Readable, expected: str | None = None) -> tuple[str, bool]:
-        """Store what ``source`` yields, hashed on the way; ValueError (nothing kept) when
-        ``expected`` is given and the bytes do not hash to it."""
-        with self.staged() as (f, tmp):
-            digest, _ = copy_hashed(source, f)
-        if expected is not None and digest != expected:
-            Path(tmp).unlink(missing_ok=True)
-            raise ValueError("the bytes sent do not match their sha256")
-        return digest, self.commit(tmp, digest)
+    def receive(self, chunks, expected: str | None = None, limit: int | None = None) -> tuple[str, bool]:
+        """Store the bytes ``chunks`` yields, hashed on the way (see :class:`BlobWriter`)."""
+        writer = BlobWriter(self, expected, limit)
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+            return writer.finish()
+        except BaseException:
+            writer.abandon()
+            raise
 
     def get(self, digest: str) -> bytes:
         return self.path(digest).read_bytes()
@@ -114,11 +109,8 @@ class BlobStore:
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
 
-    # a blob appears whole or not at all: written beside its place, then renamed into it
-    def staged(self):
-        return _Staged(self.root)
-
     def commit(self, tmp: str, digest: str) -> bool:
+        """Rename a finished temporary file to the blob's place; whether the blob is new."""
         path = self.path(digest)
         if path.exists():
             Path(tmp).unlink(missing_ok=True)
@@ -128,23 +120,45 @@ class BlobStore:
         return True
 
 
-class _Staged:
-    """A temporary file in the store's folder, removed if the block fails."""
+class BlobTooLarge(ValueError):
+    """More bytes than the writer's limit."""
 
-    def __init__(self, root: Path):
-        self.root = root
 
-    def __enter__(self):
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+class BlobMismatch(ValueError):
+    """The bytes do not hash to the sha256 they were sent as."""
+
+
+class BlobWriter:
+    """A blob arriving in pieces (a file, a download, a request body): hashed and written to a
+    temporary file beside the store, and kept under its sha256 only when whole, so a blob
+    appears entirely or not at all. ``expected``: the sha256 it must have; ``limit``: most bytes."""
+
+    def __init__(self, store: BlobStore, expected: str | None = None, limit: int | None = None):
+        self.store, self.expected, self.limit = store, expected, limit
+        self.hash, self.size = hashlib.sha256(), 0
+        store.root.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(dir=store.root, prefix=".tmp-")
         self.file = os.fdopen(fd, "wb")
-        return self.file, self.tmp
 
-    def __exit__(self, kind, *_):
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.limit is not None and self.size > self.limit:
+            raise BlobTooLarge(f"the blob is larger than {self.limit} bytes")
+        self.hash.update(chunk)
+        self.file.write(chunk)
+
+    def finish(self) -> tuple[str, bool]:
+        """(sha256, whether the blob is new); BlobMismatch, nothing kept, when not ``expected``."""
         self.file.close()
-        if kind is not None:
-            Path(self.tmp).unlink(missing_ok=True)
-        return False
+        digest = self.hash.hexdigest()
+        if self.expected is not None and digest != self.expected:
+            self.abandon()
+            raise BlobMismatch("the bytes sent do not match their sha256")
+        return digest, self.store.commit(self.tmp, digest)
+
+    def abandon(self) -> None:
+        self.file.close()
+        Path(self.tmp).unlink(missing_ok=True)
 
 
 class TransferError(RuntimeError):
@@ -181,13 +195,12 @@ class HttpStore:
             if r.status_code == 404:
                 raise FileNotFoundError(f"blob {digest[:12]}… is not in the API's store")
             _raise_for(r, "fetch")
-            stream = _Chunks(r.iter_bytes(CHUNK))
             try:
-                self.cache.put_stream(stream, expected=digest)
-            except ValueError:
+                self.cache.receive(r.iter_bytes(CHUNK), expected=digest)
+            except BlobMismatch:
                 raise TransferError(f"blob {digest[:12]}… arrived corrupted (its sha256 differs)") from None
         self.fetched[digest] += 1
-        self._note("get", digest, stream.size)
+        self._note("get", digest, self.cache.path(digest).stat().st_size)
         return self.cache.path(digest)
 
     def get(self, digest: str) -> bytes:
@@ -229,23 +242,6 @@ class HttpStore:
         if r.status_code not in (404, 409):  # 409: something still refers to it, so it stays
             _raise_for(r, "delete")
         self.cache.delete(digest)
-
-
-class _Chunks:
-    """A file-like reader over an iterator of byte chunks, counting what it gave."""
-
-    def __init__(self, chunks):
-        self.chunks, self.buffer, self.size = iter(chunks), b"", 0
-
-    def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self.buffer) < n:
-            chunk = next(self.chunks, None)
-            if chunk is None:
-                break
-            self.buffer += chunk
-        out, self.buffer = (self.buffer, b"") if n < 0 else (self.buffer[:n], self.buffer[n:])
-        self.size += len(out)
-        return out
 
 
 def _file_chunks(f: BinaryIO):

@@ -11,7 +11,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from live_ui import free_port
 from service_fixtures import ROOT, covid_zip, create_pg_database, stop_process
 
 pytestmark = pytest.mark.slow
 
 CONFIG = {"schedule": "continuous", "max_epochs": 2, "mining_epochs": 3, "early_stop": 5, "size": 64,
           "batch_size": 4, "augment": False}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _can_hide() -> bool:
@@ -63,7 +57,7 @@ def installation(prod_env, tmp_path):
     client and environment."""
     url, drop = create_pg_database()
     a = tmp_path / "A"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KMINE_")}
     env.update({**prod_env, "KMINE_DATABASE_URL": url, "KMINE_DATA_DIR": str(a), "KMINE_JOB_LEASE_SECONDS": "20",
                 "KMINE_QUEUE": f"no-shared-disk-{port}"})

@@ -15,6 +15,7 @@ from server.api.schemas.blobs import BlobOut
 from server.api.schemas.common import binary, errors
 from server.core.errors import BadInput
 from server.core.references import forget_blob
+from server.core.storage import BlobMismatch, BlobTooLarge, BlobWriter
 from server.services import blobs as svc
 
 router = APIRouter(prefix="/blobs", tags=["blobs"])
@@ -48,18 +49,23 @@ def _file(session, store, digest: str):
             openapi_extra={"requestBody": {"required": True, "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def send(digest: Digest, request: Request, settings: SettingsDep, store: StoreDep, response: Response):
-    receiver = await anyio.to_thread.run_sync(svc.Receiver, store, digest, settings.max_checkpoint_bytes)
-    try:
+    writer = await anyio.to_thread.run_sync(BlobWriter, store, digest, settings.max_checkpoint_bytes)
+    try:  # the body a piece at a time, each written off the event loop
         async for chunk in request.stream():
             if chunk:
-                await anyio.to_thread.run_sync(receiver.write, chunk)
-        created = await anyio.to_thread.run_sync(receiver.finish)
+                await anyio.to_thread.run_sync(writer.write, chunk)
+        _, created = await anyio.to_thread.run_sync(writer.finish)
+    except BlobTooLarge as err:
+        writer.abandon()
+        raise BadInput(str(err), 413) from None
+    except BlobMismatch:
+        raise BadInput("the bytes sent do not match the sha256 in the address") from None
     except BaseException:
-        receiver.abandon()
+        writer.abandon()
         raise
     if not created:
         response.status_code = 200
-    return BlobOut(sha256=digest, size=receiver.size, created=created)
+    return BlobOut(sha256=digest, size=writer.size, created=created)
 
 
 @router.delete("/{digest}", status_code=204, responses=errors(409),
