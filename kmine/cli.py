@@ -22,10 +22,11 @@ from kmine.predict import MODES
 from kmine.prompts import PROMPT_CHOICES
 from kmine.teacher import DEFAULT_TEACHER, TEACHER_NAMES
 from kmine.training.callbacks import Callback
-from kmine.training.config import SCHEDULES
+from kmine.training.config import PERTURBATIONS, SCHEDULES, SECOND_PHASE_STARTS, TrainConfig
 from kmine.training.strategy import PseudoStrategy
 
 _STRATEGY = PseudoStrategy()  # the library's defaults are the CLI's
+_TRAIN = TrainConfig()
 
 app = typer.Typer(
     help="kmine: train a small segmentation student by mining SAM for pseudo-labels.",
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     class Teacher(str, Enum): ...
     class Prompts(str, Enum): ...
     class Subset(str, Enum): ...
+    class Perturb(str, Enum): ...
+    class SecondPhase(str, Enum): ...
 else:
     Schedule = _choices("Schedule", SCHEDULES)
     Mode = _choices("Mode", MODES)
@@ -56,6 +59,8 @@ else:
     Teacher = _choices("Teacher", TEACHER_NAMES)
     Prompts = _choices("Prompts", PROMPT_CHOICES)
     Subset = _choices("Subset", (*SUBSETS, "all"))
+    Perturb = _choices("Perturb", PERTURBATIONS)
+    SecondPhase = _choices("SecondPhase", SECOND_PHASE_STARTS)
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -128,7 +133,11 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Images per batch (labelled and unlabelled together).")] = 8,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 5e-5,
     k: Annotated[float, typer.Option(help="BCE weight in Dice + k·BCE.")] = 0.2,
-    lam: Annotated[float, typer.Option(help="Weight λ of the pseudo-label loss.")] = 0.25,
+    lam: Annotated[float, typer.Option(help="Weight λ of the pseudo-label loss.")] = _TRAIN.lam,
+    lam_rampup: Annotated[float, typer.Option(help="Second-phase epochs over which λ grows from 0.")] = _TRAIN.lam_rampup,
+    second_phase: Annotated[SecondPhase, typer.Option(help="fresh: a new optimizer for the second phase (the paper); continue: the supervised phase's.")] = SecondPhase[_TRAIN.second_phase],
+    perturb: Annotated[Perturb, typer.Option(help="strong: the second phase trains on strongly perturbed views (colour, gamma, blur, noise, CutMix).")] = Perturb[_TRAIN.perturb],
+    paper: Annotated[bool, typer.Option("--paper", help="The paper's recipe: SAM's mask as the pseudo-label, no TTA or vote, fresh optimizer, λ 0.25, no perturbation (overrides those options).")] = False,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off flips/rotation/transpose.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Optional on-disk store of teacher encodings, reused across runs.")] = None,
     weights_dir: WeightsDir = None,
@@ -150,10 +159,13 @@ def train(
             strategy=PseudoStrategy(
                 label=pseudo_label, teacher_size=teacher_size or None, tta=tta, multimask=multimask, doubt_weight=doubt_weight
             ),
-            early_stop=early_stop, size=size, batch_size=batch_size, lr=lr, k=k, lam=lam, augment=not no_augment,
+            early_stop=early_stop, size=size, batch_size=batch_size, lr=lr, k=k, lam=lam, lam_rampup=lam_rampup,
+            second_phase=second_phase.value, perturb=perturb.value, augment=not no_augment,
             cache_dir=str(cache_dir) if cache_dir else None, weights_dir=str(weights_dir) if weights_dir else None,
             device=device,
         )
+        if paper:
+            config = config.as_paper()
         result = run_training(config, out, callbacks=[_EpochPrinter()])
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
@@ -241,8 +253,8 @@ def predict(
     checkpoint: Annotated[Path, typer.Argument(help="A student checkpoint (best.pt of a training run).")],
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders of images, any size.")],
     out: Annotated[Path, typer.Option(help="Output folder: <stem>.png masks (0/255, input size) and <stem>_overlay.png.")] = Path("predictions"),
-    mode: Annotated[Mode, typer.Option(help="student: the student alone; refine: student prompts SAM.")] = Mode["student"],
-    teacher: Annotated[Teacher, typer.Option(help="SAM teacher for refine mode.")] = Teacher[DEFAULT_TEACHER],
+    mode: Annotated[Mode, typer.Option(help="student: the student alone; refine: student (4 flips) prompts SAM, their pixel vote; sam: SAM's own mask.")] = Mode["student"],
+    teacher: Annotated[Teacher, typer.Option(help="SAM teacher for refine and sam modes.")] = Teacher[DEFAULT_TEACHER],
     prompts: Annotated[Prompts | None, typer.Option(help="Prompt kinds for refine mode (default: the checkpoint's).")] = None,
     overlay: Annotated[bool, typer.Option(help="Also write an overlay with masks and prompts.")] = True,
     weights_dir: WeightsDir = None,
@@ -260,7 +272,7 @@ def predict(
 
     dev = str(resolve_device(device))
     teacher_model = None
-    if mode == Mode["refine"]:
+    if mode != Mode["student"]:
         from kmine.teacher import build_teacher
 
         teacher_model = build_teacher(teacher.value, weights_dir=weights_dir, device=dev)
@@ -279,6 +291,8 @@ def predict(
             continue
         p = predictor.predict(image, mode.value)
         Image.fromarray(p.mask.astype(np.uint8) * 255).save(out / f"{f.stem}.png")
+        if mode == Mode["refine"] and p.teacher_mask is not None:  # SAM's own mask beside the vote
+            Image.fromarray(p.teacher_mask.astype(np.uint8) * 255).save(out / f"{f.stem}_sam.png")
         if overlay:
             Image.fromarray(render_overlay(image, p.student_mask, p.refined_mask, p.prompts)).save(out / f"{f.stem}_overlay.png")
     typer.echo(f"wrote {len(files) - failed} masks to {out}" + (f"; {failed} unreadable images skipped" if failed else ""))
@@ -290,9 +304,9 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="Dataset folder with images/ and masks/.")],
     subset: Annotated[Subset, typer.Option(help="Which part of the split to score (all: every labelled image).")] = Subset["val"],
     split_file: Annotated[Path | None, typer.Option("--split", help="Split JSON (default: the checkpoint's own split).")] = None,
-    mode: Annotated[Mode, typer.Option(help="student or refine (student → SAM).")] = Mode["student"],
+    mode: Annotated[Mode, typer.Option(help="student, refine (student → SAM, their vote) or sam (SAM's own mask).")] = Mode["student"],
     frame: Annotated[Frame, typer.Option(help="crop: paper protocol (shortest side S, centre crop); full: whole image at its own size.")] = Frame["crop"],
-    teacher: Annotated[Teacher, typer.Option(help="SAM teacher for refine mode.")] = Teacher[DEFAULT_TEACHER],
+    teacher: Annotated[Teacher, typer.Option(help="SAM teacher for refine and sam modes.")] = Teacher[DEFAULT_TEACHER],
     out: Annotated[Path, typer.Option(help="Folder for the per-image CSV and summary JSON.")] = Path("evaluation"),
     weights_dir: WeightsDir = None,
     device: Device = "auto",
@@ -316,7 +330,7 @@ def evaluate(
         s = Split(**meta["split"])
     stems = index.labelled_stems if subset.value == "all" else getattr(s, subset.value)
     teacher_model = None
-    if mode == Mode["refine"]:
+    if mode != Mode["student"]:
         from kmine.teacher import build_teacher
 
         teacher_model = build_teacher(teacher.value, weights_dir=weights_dir, device=dev)

@@ -58,7 +58,9 @@ class ExperimentConfig:
     schedules: list[str] = field(default_factory=lambda: list(SCHEDULES))
     teachers: list[str] = field(default_factory=lambda: [DEFAULT_TEACHER])
     prompts: list[str] = field(default_factory=lambda: ["per-component"])
-    # name -> PseudoStrategy settings; "default" is the library's default strategy.
+    # name -> PseudoStrategy settings and second-phase training settings (SECOND_PHASE_KEYS);
+    # "default" is the library's defaults. The control arm runs once per distinct set of
+    # second-phase settings, so it trains under the same perturbation as its mining arms.
     strategies: dict[str, dict] = field(default_factory=lambda: {"default": {}})
     seeds: list[int] = field(default_factory=lambda: [0])
     train: dict = field(default_factory=dict)
@@ -80,8 +82,10 @@ class ExperimentConfig:
         for p in self.prompts:
             PromptConfig.parse(p)  # raises on an unknown kind
         for name, settings in self.strategies.items():
+            pseudo, second = split_strategy(settings)
             try:
-                PseudoStrategy(**settings)
+                PseudoStrategy(**pseudo)
+                TrainConfig.from_dict({**self.train, **second, "data": "x"})
             except (TypeError, ValueError) as e:
                 raise ValueError(f"strategy {shown(name)}: {e}") from e
         TrainConfig.from_dict({**self.train, "data": "x"})  # raises on an unknown setting
@@ -128,6 +132,17 @@ class ExperimentConfig:
         return out / dataset.name / f"simclr-s{seed}" / "encoder.pt" if self.pretrain is not None else None
 
 
+# Training settings a strategy may set: they change only the second phase, so arms that differ
+# in them still share their supervised arm.
+SECOND_PHASE_KEYS = ("perturb", "second_phase", "lam_rampup", "lam", "mining_epochs")
+
+
+def split_strategy(settings: dict) -> tuple[dict, dict]:
+    """A strategy's settings as (PseudoStrategy settings, second-phase TrainConfig settings)."""
+    second = {k: v for k, v in settings.items() if k in SECOND_PHASE_KEYS}
+    return {k: v for k, v in settings.items() if k not in SECOND_PHASE_KEYS}, second
+
+
 def _resolve(d: dict, base: Path) -> dict:
     """Relative dataset and split paths are relative to the config file's folder."""
     out = dict(d)
@@ -152,17 +167,22 @@ class Arm:
     @property
     def key(self) -> str:
         mining = ""
+        named = "" if self.strategy == "default" else f"-{self.strategy}"
         if self.schedule in MINING_SCHEDULES:
-            mining = f"-{self.teacher}-{self.prompts}" + ("" if self.strategy == "default" else f"-{self.strategy}")
+            mining = f"-{self.teacher}-{self.prompts}{named}"
+        elif self.schedule == "extended":
+            mining = named
         pretrain = f"{self.pretrain}-" if self.pretrain else ""
         return f"{self.dataset.name}/l{round(self.fraction * 100)}/{pretrain}{self.schedule}{mining}-s{self.seed}"
 
     def train_config(self, shared: dict, encoder_init: Path | None = None) -> TrainConfig:
+        pseudo, second = split_strategy(self.strategy_settings)
         return TrainConfig.from_dict(
             {
                 **shared,
+                **second,
                 "encoder_init": str(encoder_init) if encoder_init else None,
-                "strategy": {**shared.get("strategy", {}), **self.strategy_settings},
+                "strategy": {**shared.get("strategy", {}), **pseudo},
                 "data": self.dataset.path,
                 "split": self.dataset.split,
                 "labelled_fraction": self.fraction,
@@ -186,7 +206,12 @@ def plan(config: ExperimentConfig) -> list[Arm]:
                 if fraction >= 1.0:
                     continue  # nothing unlabelled to mine
                 if "extended" in config.schedules:
-                    arms.append(first(ds, fraction, "extended"))
+                    controls: dict[str, str] = {}  # second-phase settings -> the first strategy naming them
+                    for name, settings in config.strategies.items():
+                        second = split_strategy(settings)[1]
+                        controls.setdefault(json.dumps(second, sort_keys=True), "default" if not second else name)
+                    for second_json, name in controls.items():
+                        arms.append(first(ds, fraction, "extended", strategy=name, strategy_settings=json.loads(second_json)))
                 for schedule in (s for s in config.schedules if s in MINING_SCHEDULES):
                     for teacher in config.teachers:
                         for prompts in config.prompts:
@@ -275,6 +300,8 @@ def run_arm(arm: Arm, config: ExperimentConfig, out: Path, evaluate_fn=None, dea
         history = [json.loads(line) for line in lines]
     seconds = time.perf_counter() - start
     final_phase = "supervised" if arm.schedule == "supervised" else "mining"
+    epochs = [r for r in history if "val_loss" in r and r["phase"] == final_phase]
+    chosen = min(epochs, key=lambda r: r["val_loss"]) if epochs else {}
     metrics = (evaluate_fn or _evaluate_arm)(best, tc, config) if best.exists() else {}
     return {
         "key": arm.key,
@@ -282,7 +309,10 @@ def run_arm(arm: Arm, config: ExperimentConfig, out: Path, evaluate_fn=None, dea
         "dataset": arm.dataset.name,
         "encoder": tc.encoder,
         # The arm's own epochs: a second phase starts from the supervised arm's best checkpoint.
-        "epochs": len([r for r in history if "val_loss" in r and r["phase"] == final_phase]),
+        "epochs": len(epochs),
+        # What the checkpoint was chosen by (the training val, at the training crop), whatever
+        # subset the arm is then reported on.
+        "selected_val_dice": chosen.get("val_dice"),
         "seconds": seconds,
         "reported": arm.schedule in config.schedules,
         "complete": complete,
@@ -409,7 +439,8 @@ def table(rows: list[dict], config: ExperimentConfig) -> str:
         methods: dict[tuple, list[dict]] = {}
         for r in members:
             mining = r["schedule"] in MINING_SCHEDULES
-            ident = (r["schedule"], r["teacher"], r["prompts"], r.get("strategy", "default")) if mining else (r["schedule"],)
+            strategy = r.get("strategy", "default")
+            ident = (r["schedule"], r["teacher"], r["prompts"], strategy) if mining else (r["schedule"], strategy)
             ident = (r.get("pretrain", ""),) + ident
             methods.setdefault(ident, []).append(r)
         for ident, rs in methods.items():
@@ -431,9 +462,10 @@ def _table_row(ident: tuple, rs: list[dict], sub: str) -> str:
         return f"{rs[0][f'{sub}_{metric}_mean']:.3f} ± {rs[0][f'{sub}_{metric}_std']:.3f}*"
 
     pretrain, ident = ident[0], ident[1:]
-    teacher, prompts = (ident[1], ident[2]) if len(ident) > 1 else ("–", "–")
-    if len(ident) > 3 and ident[3] != "default":
-        prompts += f", {ident[3]}"
+    teacher, prompts = (ident[1], ident[2]) if len(ident) > 2 else ("–", "–")
+    strategy = ident[-1] if len(ident) in (2, 4) else "default"
+    if strategy != "default":
+        prompts = f"{prompts}, {strategy}" if len(ident) > 2 else strategy
     method = METHOD_NAMES[ident[0]]
     if pretrain:
         method = f"{PRETRAINING_NAMES[pretrain]} + {method[0].lower()}{method[1:]}"

@@ -3,8 +3,14 @@
 The student sees the whole image at the scale it was trained at (shortest side = its
 training size), zero-padded right/bottom to a multiple of 32; its probabilities are
 brought back to the input's full size before prompts are taken, so prompt coordinates
-are the input image's own pixel indices. Refinement encodes the full image with the
-teacher (cached by content) and decodes the prompts there. :func:`decode_prompts` decodes
+are the input image's own pixel indices. The teacher encodes the full image (cached by
+content) and decodes the prompts there.
+
+Modes (:data:`MODES`): ``student`` alone; ``refine``, the best pseudo-label strategy measured
+(BENCHMARKS.md) applied to one image: the student's probabilities averaged over the 4 flips
+prompt SAM, and the answer is the pixel vote of the two (``(p_student + p_SAM) / 2 ≥ 0.5``);
+``sam``, SAM's own mask for the student's (single-pass) prompts, the paper's refinement. The
+raw SAM mask is kept in every mode that runs the teacher. :func:`decode_prompts` decodes
 prompts a person gave (clicked points, a dragged box) the same way.
 """
 
@@ -21,7 +27,8 @@ from kmine.prompts import PromptConfig, PromptSet, extract_prompts, without_poin
 from kmine.teacher.types import Teacher
 from kmine.text import shown
 
-MODES = ("student", "refine")
+MODES = ("student", "refine", "sam")
+TEACHER_MODES = ("refine", "sam")  # the modes that run the teacher
 
 
 @dataclass
@@ -31,8 +38,10 @@ class Prediction:
     prob: float32 student probability at the working size: (H, W), or for an image over
         :data:`kmine.data.MAX_WORK_PIXELS` the size of the scaled-down copy predicted on.
     student_mask: (H, W) bool, ``prob >= 0.5``.
-    refined_mask: (H, W) bool teacher mask, or None (student mode, or nothing to prompt).
-    mask: the answer: ``refined_mask`` in refine mode when there is one, else ``student_mask``.
+    refined_mask: (H, W) bool: in refine mode the vote of the student and the teacher, in sam
+        mode the teacher's mask; None in student mode, or when there was nothing to prompt.
+    teacher_mask: (H, W) bool, the teacher's own mask whenever it ran (else None).
+    mask: the answer: ``refined_mask`` when there is one, else ``student_mask``.
     prompts: the prompt sets given (or that would be given) to the teacher.
     timings_ms: milliseconds by step: ``student``, and when the teacher ran ``teacher_encode``
     (≈0 when the encoding was cached) and ``teacher_decode``.
@@ -47,6 +56,7 @@ class Prediction:
     mode: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     teacher_encodes: int | None = None
+    teacher_mask: np.ndarray | None = None
 
     @property
     def mask(self) -> np.ndarray:
@@ -122,11 +132,12 @@ class Predictor:
         check_image_shape(*image.shape[:2])
         return Prepared.of(image, self.size)
 
-    def forward(self, ready: list[Prepared]):
+    def forward(self, ready: list[Prepared], flips: bool = False):
         """The student's pass alone, and nothing else, so a thread that runs only this holds
         Python's GIL for as few moments as possible (a traced student releases it for the whole
         pass): each prepared image's (1, padded h, padded w) probability tensor, in order. Images
-        of one padded shape go together, ``student_batch`` at a time; :meth:`finish` reads them."""
+        of one padded shape go together, ``student_batch`` at a time; :meth:`finish` reads them.
+        flips: the mean over the 4 flips of each image (test-time augmentation, refine mode)."""
         import torch
 
         groups: dict[tuple[int, ...], list[int]] = {}
@@ -138,7 +149,9 @@ class Predictor:
                 for start in range(0, len(members), self.student_batch):
                     chunk = members[start:start + self.student_batch]
                     x = ready[chunk[0]].x if len(chunk) == 1 else torch.cat([ready[i].x for i in chunk])
-                    for i, out in zip(chunk, self._forward(x.to(self.device)).unbind(0)):
+                    x = x.to(self.device)
+                    probs = _flip_mean(self._forward, x) if flips else self._forward(x)
+                    for i, out in zip(chunk, probs.unbind(0)):
                         outs[i] = out
         return outs
 
@@ -168,18 +181,18 @@ class Predictor:
         :meth:`finish`, :func:`refine`, :func:`full_size`."""
         if mode not in MODES:
             raise ValueError(f"mode {shown(mode)} unknown; choose one of {', '.join(MODES)}")
-        refiner = None  # the teacher in refine mode
-        if mode == "refine":
+        refiner = None  # the teacher in refine and sam modes
+        if mode in TEACHER_MODES:
             refiner = teacher if teacher is not None else self.teacher
             if refiner is None:
-                raise ValueError("refine mode needs a teacher; pass teacher=build_teacher(...)")
+                raise ValueError(f"{mode} mode needs a teacher; pass teacher=build_teacher(...)")
         ready = [self.prepare(image) for image in images]
         t0 = time.perf_counter()
-        outs = self.forward(ready)
+        outs = self.forward(ready, flips=mode == "refine")
         share = (time.perf_counter() - t0) * 1e3 / max(1, len(ready))
         results = [self.finish(r, out, mode, prompts, share) for r, out in zip(ready, outs)]
         if refiner is not None:
-            refine(refiner, ready, results)
+            refine(refiner, ready, results, vote=mode == "refine")
         return [full_size(r, result) for r, result in zip(ready, results)]
 
 
@@ -252,6 +265,8 @@ def _to_full_size(result: Prediction, height: int, width: int) -> None:
     result.student_mask = upscale_mask(result.student_mask, height, width)
     if result.refined_mask is not None:
         result.refined_mask = upscale_mask(result.refined_mask, height, width)
+    if result.teacher_mask is not None:
+        result.teacher_mask = upscale_mask(result.teacher_mask, height, width)
     for p in result.prompts:
         if p.points is not None:
             p.points = (p.points * np.array([sx, sy], np.float32)).astype(np.float32)
@@ -259,16 +274,36 @@ def _to_full_size(result: Prediction, height: int, width: int) -> None:
             p.box = (p.box * np.array([sx, sy, sx, sy], np.float32)).astype(np.float32)
 
 
-def refine(teacher: Teacher, ready: list[Prepared], results: list[Prediction]) -> None:
-    """The teacher's masks for the students' prompts (on the working images), written into ``results``."""
+def _flip_mean(forward, x):
+    """The mean of ``forward``'s (B, 1, H, W) probabilities over the 4 flips of ``x`` (B, 3, H, W),
+    each flipped back (rotations would need square inputs; whole images are not)."""
+    total = None
+    for dims in ((), (-1,), (-2,), (-2, -1)):
+        out = forward(x.flip(dims) if dims else x)
+        out = out.flip(dims) if dims else out
+        total = out if total is None else total + out
+    return total / 4
+
+
+def refine(teacher: Teacher, ready: list[Prepared], results: list[Prediction], vote: bool = True) -> None:
+    """The teacher's masks for the students' prompts (on the working images), written into
+    ``results``: ``teacher_mask`` always, ``refined_mask`` the pixel vote of the student's
+    probabilities and the teacher's (``vote``) or the teacher's mask itself."""
     images = [r.work for r in ready]
     prompts = [r.prompts if teacher.supports_points else without_points(r.prompts) for r in results]
+    from kmine.training.strategy import vote as pixel_vote  # here: importing this module loads no torch
+
     todo = [i for i, p in enumerate(prompts) if p]  # nothing to prompt with: no SAM mask
     if not todo:
         return
     decoded, share, encodes = _teacher_pass(teacher, [images[i] for i in todo], [prompts[i] for i in todo])
     for i, d in zip(todo, decoded):
-        results[i].refined_mask = (d.logits > 0).cpu().numpy()
+        logits = d.logits.float().cpu().numpy()
+        results[i].teacher_mask = logits > 0
+        if vote:
+            results[i].refined_mask = pixel_vote(results[i].prob, logits)
+        else:
+            results[i].refined_mask = results[i].teacher_mask
         results[i].timings_ms.update(share)
         results[i].teacher_encodes = encodes
 

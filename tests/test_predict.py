@@ -86,6 +86,42 @@ def test_teacher_and_prompts_are_chosen_per_call(teacher):
         predictor.predict(image, "refine")
 
 
+class HalfStudent(torch.nn.Module):
+    """A student sure of the disc's left half, and unsure (p = 0.45) of its right half: SAM, prompted
+    by the left half, decides the right half in the vote."""
+
+    def forward(self, x):
+        bright = x.float().mean(1, keepdim=True) > 128
+        left = torch.zeros_like(bright)
+        left[..., : x.shape[-1] // 2] = True
+        sure = bright & left
+        prob = torch.where(sure, 0.95, torch.where(bright, 0.45, 0.02))
+        return torch.logit(prob)
+
+
+def test_refine_is_the_vote_of_the_flipped_student_and_sam_and_sam_mode_is_sams_mask(teacher):
+    image, disc = _disc_image(320, 320, cy=160, cx=160, r=90)
+    predictor = Predictor(HalfStudent(), size=224, teacher=teacher)
+    student = predictor.predict(image, "student")
+    refined = predictor.predict(image, "refine")
+    sam = predictor.predict(image, "sam")
+    assert student.teacher_mask is None
+    # The student alone sees half the disc; SAM, prompted by it, finds the whole disc, and where
+    # the student is unsure (0.45) SAM's confidence carries the vote.
+    assert dice_iou(student.mask, disc)[0] < 0.8
+    assert dice_iou(refined.teacher_mask, disc)[0] > 0.9 and dice_iou(refined.mask, disc)[0] > 0.9
+    np.testing.assert_array_equal(sam.mask, sam.teacher_mask)
+    # The vote differs from SAM's own mask where the student is sure SAM is wrong.
+    assert refined.mask is not refined.teacher_mask
+    # Refine averages the student over the 4 flips: the disc's two halves get one probability
+    # (0.95 and 0.45 averaged), where the single pass was sure of the left half only.
+    left, right = disc.copy(), disc.copy()
+    left[:, 150:], right[:, :170] = False, False
+    assert np.median(student.prob[left]) > 0.9 and np.median(student.prob[right]) < 0.5
+    assert np.median(refined.prob[left]) == pytest.approx(0.7, abs=0.01)
+    assert np.median(refined.prob[right]) == pytest.approx(0.7, abs=0.01)
+
+
 def test_nothing_found_gives_no_prompts_and_an_empty_mask(teacher):
     dark = np.full((200, 300, 3), 10, np.uint8)
     p = Predictor(BrightnessStudent(), teacher=teacher).predict(dark, "refine")
@@ -94,8 +130,8 @@ def test_nothing_found_gives_no_prompts_and_an_empty_mask(teacher):
 
 def test_bad_mode_and_bad_image_are_named():
     predictor = Predictor(BrightnessStudent())
-    with pytest.raises(ValueError, match="mode sam"):
-        predictor.predict(np.zeros((64, 64, 3), np.uint8), "sam")
+    with pytest.raises(ValueError, match="mode teacher unknown"):
+        predictor.predict(np.zeros((64, 64, 3), np.uint8), "teacher")
     with pytest.raises(ValueError, match="HxWx3"):
         predictor.predict(np.zeros((64, 64, 4), np.uint8))
     with pytest.raises(ValueError, match="needs a teacher"):

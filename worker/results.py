@@ -85,7 +85,7 @@ def rank_unlabelled(settings: Settings, runtime: Runtime, model_id: int, data: P
     records: dict[str, dict] = {}
     for start in range(0, len(stems), batch):
         chunk = [s for s in stems[start:start + batch] if s in index and ids[s] in digests]
-        results = predictor.predict_batch([load_image(index[s].image_path) for s in chunk], "refine", teacher=teacher)
+        results = predictor.predict_batch([load_image(index[s].image_path) for s in chunk], "sam", teacher=teacher)
         records.update({digests[ids[s]]: disagreement_record(r) for s, r in zip(chunk, results)})
     with session_factory(settings)() as session:
         store_scores(session, model_id, records)

@@ -15,6 +15,8 @@ from kmine.training.strategy import PseudoStrategy
 
 SCHEDULES = ("supervised", "one-time", "continuous", "extended")
 MINING_SCHEDULES = ("one-time", "continuous")
+SECOND_PHASE_STARTS = ("fresh", "continue")
+PERTURBATIONS = ("none", "strong")  # what the second phase trains on (kmine.training.perturb)
 
 
 @dataclass
@@ -28,8 +30,8 @@ class TrainConfig:
         None keeps the split file's own labelled/unlabelled partition (all labelled if it has none).
     schedule: ``supervised`` (labelled only), ``one-time`` (pseudo-labels made once after
         the supervised phase), ``continuous`` (made afresh at every revisit) or
-        ``extended`` (a second phase like the mining one on the labelled images alone: the
-        same-compute control for a mining run).
+        ``extended`` (a second phase on the labelled images alone, as many steps per epoch as
+        a mining epoch takes: the same-compute control for a mining run).
     encoder: student encoder, ``timm-tf_efficientnet_lite0`` (ImageNet weights from the
         weights folder) or ``resnet34`` (the paper's; random init, no ImageNet copy here).
     encoder_init: a student checkpoint whose encoder weights start this run (e.g. from
@@ -39,6 +41,14 @@ class TrainConfig:
         differ from ``max_epochs``; None uses ``max_epochs``.
     early_stop: epochs without validation-loss improvement that end a phase.
     k, lam: BCE weight and pseudo-label loss weight (paper: 0.2 and 0.25).
+    lam_rampup: epochs of the second phase over which λ grows linearly from 0 to ``lam``
+        (0: ``lam`` from the first step, the paper's).
+    second_phase: ``fresh`` (the paper's: a new Adam at ``lr``) or ``continue`` (the supervised
+        phase's optimizer state and learning rate at its best epoch, so the second phase does
+        not start by falling).
+    perturb: ``none``, or ``strong``: in the second phase every image is trained on under
+        strong photometric perturbation and CutMix (:mod:`kmine.training.perturb`), its
+        pseudo-label made on the weak view.
     prompts: how the student's probabilities become the teacher's prompts.
     strategy: how the student's and the teacher's masks become a pseudo-label.
     """
@@ -63,6 +73,9 @@ class TrainConfig:
     mining_epochs: int | None = None
     k: float = 0.2
     lam: float = 0.25
+    lam_rampup: float = 0.0
+    second_phase: str = "fresh"
+    perturb: str = "none"
     seed: int = 0
     teacher: str = DEFAULT_TEACHER
     teacher_checkpoint: str | None = None
@@ -86,6 +99,12 @@ class TrainConfig:
         self.betas = (beta1, beta2)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {shown(self.schedule)} unknown; choose one of {', '.join(SCHEDULES)}")
+        for name, value, choices in (("second_phase", self.second_phase, SECOND_PHASE_STARTS),
+                                     ("perturb", self.perturb, PERTURBATIONS)):
+            if value not in choices:
+                raise ValueError(f"{name} {shown(value)} unknown; choose one of {', '.join(choices)}")
+        if not self.lam_rampup >= 0:
+            raise ValueError(f"lam_rampup must be >= 0 epochs, got {self.lam_rampup}")
         if self.teacher not in TEACHER_NAMES:
             raise ValueError(f"teacher {shown(self.teacher)} unknown; choose one of {', '.join(TEACHER_NAMES)}")
         if self.max_epochs < 1 or self.batch_size < 1 or self.size < 32:
@@ -107,6 +126,13 @@ class TrainConfig:
                     setattr(self, f.name, kind(value))
                 except ValueError:
                     raise ValueError(f"{f.name} must be a number, got {shown(value)}") from None
+
+    def as_paper(self) -> TrainConfig:
+        """This run with the paper's recipe for what the defaults improve on: SAM's mask as the
+        pseudo-label (no TTA, vote or larger crop), a fresh optimizer for the second phase, λ
+        0.25 from its first step, no strong perturbation."""
+        return dataclasses.replace(self, strategy=PseudoStrategy.paper(), second_phase="fresh", perturb="none",
+                                   lam=0.25, lam_rampup=0.0)
 
     def epoch_cap(self, phase: str) -> int:
         """Most epochs of ``phase`` ("supervised", or "mining" for any second phase)."""

@@ -10,8 +10,11 @@ the teacher's mask becomes that image's pseudo-label for this step.
 How a pseudo-label is made from the two masks is the run's ``strategy``
 (:mod:`kmine.training.strategy`).
 
-The mining phase starts from the best supervised checkpoint with a fresh optimizer and
-plateau schedule; its own best checkpoint (by validation loss) is the run's result.
+The second phase starts from the best supervised checkpoint, with a fresh optimizer and
+plateau schedule (the paper's) or with the supervised phase's own (``second_phase:
+continue``); its own best checkpoint (by validation loss) is the run's result. With
+``perturb: strong`` the second phase trains on strongly perturbed views
+(:mod:`kmine.training.perturb`) of images whose pseudo-labels come from the weak view.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, RandomSampler
 from tqdm.auto import tqdm
 
 from kmine.data import (
@@ -46,6 +49,7 @@ from kmine.student import (
 from kmine.teacher.types import Teacher
 from kmine.training.callbacks import Callback, CallbackList
 from kmine.training.config import MINING_SCHEDULES, TrainConfig
+from kmine.training.perturb import cutmix, photometric, step_generator
 from kmine.training.pseudo import PseudoLabeler, PseudoStats
 from kmine.training.setup import RunData, load_run_data, resolve_device
 from kmine.training.strategy import split_code
@@ -206,9 +210,22 @@ class Trainer:
         self.history = [r for r in saved["extra"].get("history", []) if r["phase"] == "supervised"]
         self.phase, self.epoch, self.best_loss, self.bad_epochs = "mining", 0, float("inf"), 0
         self._new_optimizer()
+        if self.config.second_phase == "continue":
+            self._continue_optimizer(saved["extra"].get("optimizer_state"), checkpoint)
         if self.config.schedule == "one-time" and not self.data.unlabelled_empty:
             self._make_one_time_pseudo_labels()
         save_torch(self._state(), self.out_dir / "last.pt")
+
+    def _continue_optimizer(self, state: dict | None, checkpoint: Path) -> None:
+        """The supervised phase's Adam moments and learning rate at its best epoch: a fresh
+        Adam's first steps are as large as the initial rate allows, and undo part of what the
+        supervised phase learnt (1.6 to 6 Dice points in BENCHMARKS.md)."""
+        if state is None:
+            log.warning("%s holds no optimizer state (written before it kept one): the second phase "
+                        "starts with a fresh optimizer", checkpoint)
+            return
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
 
     def _run_phase(self, phase: str) -> None:
         self.callbacks.on_phase_start(phase, self)
@@ -269,7 +286,15 @@ class Trainer:
             s.set_epoch(epoch)
         # Shuffling is seeded per (seed, phase, epoch) so a resumed run sees the same order.
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch * 2 + (phase == "mining"))
-        return DataLoader(ConcatDataset(sets), batch_size=self.config.batch_size, shuffle=True, generator=gen,
+        data: ConcatDataset = ConcatDataset(sets)
+        if phase == "mining" and self.config.schedule == "extended":
+            # The same-compute control: as many steps as a mining epoch over labelled ∪
+            # unlabelled images would take, drawn from the labelled ones.
+            steps = len(self.data.labelled) + len(self.data.unlabelled)
+            sampler = RandomSampler(data, replacement=True, num_samples=steps, generator=gen)
+            return DataLoader(data, batch_size=self.config.batch_size, sampler=sampler,
+                              collate_fn=collate_segmentation)
+        return DataLoader(data, batch_size=self.config.batch_size, shuffle=True, generator=gen,
                           collate_fn=collate_segmentation)
 
     def _train_one_epoch(self, phase: str, epoch: int, stats: PseudoStats) -> dict:
@@ -285,16 +310,21 @@ class Trainer:
             now = time.perf_counter()
             seconds["data"] += now - clock  # waiting for the loader
             clock = now
-            images = batch["image"].to(self.device)
-            logits = self.student(images)
-            lab = batch["has_mask"].to(self.device)
+            strong = phase == "mining" and self.config.perturb == "strong"
+            logits: torch.Tensor | None = None if strong else self.student(batch["image"].to(self.device))
             pseudo_clock = time.perf_counter()
             codes, keep = self._pseudo_targets(phase, batch, logits, stats)
             targets, weights = split_code(codes.to(self.device), self.config.strategy.doubt_weight)
             pseudo_seconds = time.perf_counter() - pseudo_clock
+            lab = batch["has_mask"]
+            labels = batch["mask"][lab].to(self.device)
+            if strong:
+                logits, labels, targets, weights = self._strong_step(batch, lab, keep, labels, targets, weights,
+                                                                     epoch, step)
+            assert logits is not None  # the student has run on the batch, weak or strong
             loss, parts = mining_loss(
-                logits[lab], batch["mask"].to(self.device)[lab], logits[keep.to(self.device)], targets,
-                self.config.k, self.config.lam, pseudo_weights=weights,
+                logits[lab.to(self.device)], labels, logits[keep.to(self.device)], targets,
+                self.config.k, self._lam(phase, epoch, step, len(loader)), pseudo_weights=weights,
             )
             if loss.requires_grad:  # else nothing to learn from: unlabelled images without pseudo-labels
                 self.optimizer.zero_grad(set_to_none=True)
@@ -314,17 +344,37 @@ class Trainer:
             **{f"t_{k}": v for k, v in seconds.items()},
         }
 
-    def _pseudo_targets(self, phase: str, batch: dict, logits: torch.Tensor, stats: PseudoStats):
-        """Pseudo-label codes (P, 1, S, S) and the (B,) mask of the batch rows they belong to."""
+    def _lam(self, phase: str, epoch: int, step: int, steps: int) -> float:
+        """λ at this step: ramped up linearly over ``lam_rampup`` epochs of the second phase."""
+        ramp = self.config.lam_rampup
+        if phase != "mining" or ramp <= 0:
+            return self.config.lam
+        return self.config.lam * min(1.0, (epoch + (step + 1) / max(1, steps)) / ramp)
+
+    def _strong_step(self, batch: dict, lab: torch.Tensor, keep: torch.Tensor, labels: torch.Tensor,
+                     targets: torch.Tensor, weights: torch.Tensor | None, epoch: int, step: int):
+        """The student's logits on the strongly perturbed batch, and the targets moved with it
+        (CutMix among the labelled rows, and among the pseudo-labelled rows, apart)."""
+        gen = step_generator(self.config.seed, epoch, step)
+        images = photometric(batch["image"], gen)
+        weights = torch.ones_like(targets) if weights is None else weights
+        images[lab], labels, _ = cutmix(images[lab], labels.cpu(), torch.ones_like(labels.cpu()), gen)
+        images[keep], targets, weights = cutmix(images[keep], targets.cpu(), weights.cpu(), gen)
+        logits = self.student(images.to(self.device))
+        return logits, labels.to(self.device), targets.to(self.device), weights.to(self.device)
+
+    def _pseudo_targets(self, phase: str, batch: dict, logits: torch.Tensor | None, stats: PseudoStats):
+        """Pseudo-label codes (P, 1, S, S) and the (B,) mask of the batch rows they belong to.
+        ``logits``: the student's on this batch's (weak) view, when it has run already."""
         unl = ~batch["has_mask"]
         if phase != "mining" or not self._mines or not unl.any():
-            return torch.zeros((0, *logits.shape[1:])), torch.zeros(len(unl), dtype=torch.bool)
+            return torch.zeros((0, 1, *batch["image"].shape[-2:])), torch.zeros(len(unl), dtype=torch.bool)
         if self.config.schedule == "one-time":
             keep = unl & batch["has_pseudo"]
             return batch["pseudo"][keep], keep
         return self._continuous_targets(batch, logits, unl, stats)
 
-    def _continuous_targets(self, batch: dict, logits: torch.Tensor, unl: torch.Tensor, stats: PseudoStats):
+    def _continuous_targets(self, batch: dict, logits: torch.Tensor | None, unl: torch.Tensor, stats: PseudoStats):
         rows = torch.nonzero(unl).flatten().tolist()
         images = batch["image"][rows].permute(0, 2, 3, 1).numpy()
         ops = [DihedralOps(*batch["ops"][r].tolist()) for r in rows]
@@ -336,7 +386,13 @@ class Trainer:
             canon_probs = list(self._tta_probs(np.stack(canon_images)))
             clock = stats.lap("tta", clock)
         else:
-            probs = torch.sigmoid(logits.detach()[rows, 0]).float().cpu().numpy()
+            if logits is None:  # the student trains on a strong view: prompts come from the weak one
+                with torch.no_grad():
+                    logits = self.student(batch["image"][rows].to(self.device))
+                rows_logits = logits[:, 0]
+            else:
+                rows_logits = logits.detach()[rows, 0]
+            probs = torch.sigmoid(rows_logits).float().cpu().numpy()
             canon_probs = [invert_dihedral(p, op) for p, op in zip(probs, ops)]
             clock = time.perf_counter()
         indices = [int(batch["index"][r]) for r in rows]
@@ -352,7 +408,7 @@ class Trainer:
                 self.pseudo_labels[index] = label  # the latest, kept in last.pt for the server to store
                 keep[r] = True
                 targets.append(torch.from_numpy(np.ascontiguousarray(apply_dihedral(label, op))).float()[None])
-        return (torch.stack(targets) if targets else torch.zeros((0, *logits.shape[1:]))), keep
+        return (torch.stack(targets) if targets else torch.zeros((0, 1, *batch["image"].shape[-2:]))), keep
 
     def _make_one_time_pseudo_labels(self) -> None:
         """Pseudo-labels for every unlabelled image, once, from the converged student."""
@@ -434,7 +490,10 @@ class Trainer:
         }
         save_student(self.student, self.out_dir / "best.pt", meta)
         if phase == "supervised":
-            save_student(self.student, self.out_dir / "best_supervised.pt", meta)
+            # The optimizer at this epoch, for a second phase that continues it (not in best.pt:
+            # the model a user downloads stays the weights alone).
+            optimizer_state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+            save_student(self.student, self.out_dir / "best_supervised.pt", {**meta, "optimizer_state": optimizer_state})
 
     def _append_history(self, record: dict) -> None:
         with open(self.out_dir / "history.jsonl", "a") as f:

@@ -88,6 +88,12 @@ def choose_multimask(student_mask: np.ndarray, candidates: list[np.ndarray]) -> 
     return candidates[int(np.argmax(scores))]
 
 
+def vote(student_prob: np.ndarray, teacher_logits: np.ndarray, teacher_weight: float = 0.5) -> np.ndarray:
+    """The pixel vote (H, W) bool: ``(1 - w)·p_student + w·p_teacher ≥ 0.5`` (both (H, W), one frame)."""
+    p_teacher = 1 / (1 + np.exp(-np.clip(teacher_logits, -30, 30)))
+    return (1 - teacher_weight) * student_prob + teacher_weight * p_teacher >= 0.5
+
+
 def combine(student_prob: np.ndarray, teacher_logits: np.ndarray, strategy: PseudoStrategy) -> np.ndarray | None:
     """The pseudo-label code (H, W) uint8 from the student's probabilities and the teacher's
     logits (both (H, W), the same frame), or None when the strategy drops this image."""
@@ -101,8 +107,7 @@ def combine(student_prob: np.ndarray, teacher_logits: np.ndarray, strategy: Pseu
     elif strategy.label == "student":
         label = student
     elif strategy.label == "fuse":
-        p_teacher = 1 / (1 + np.exp(-np.clip(teacher_logits, -30, 30)))
-        label = (1 - strategy.teacher_weight) * student_prob + strategy.teacher_weight * p_teacher >= 0.5
+        label = vote(student_prob, teacher_logits, strategy.teacher_weight)
     else:  # gate
         label = teacher if agreement >= strategy.gate_iou else student
     return (label.astype(np.uint8) | ((student != teacher).astype(np.uint8) << 1)).astype(np.uint8)

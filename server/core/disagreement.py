@@ -20,11 +20,11 @@ def disagreement_record(result: Prediction) -> dict:
     """1 − Dice(student, SAM). A student that finds nothing gives SAM no prompt; such an image
     counts as full disagreement, because it is the student's failure a label would fix first."""
     student_px = int(result.student_mask.sum())
-    if result.refined_mask is None:
+    if result.teacher_mask is None:
         return {"disagreement": 1.0, "student_sam_dice": None, "student_pixels": student_px, "sam_pixels": None}
-    dice, _ = dice_iou(result.student_mask, result.refined_mask)
+    dice, _ = dice_iou(result.student_mask, result.teacher_mask)
     return {"disagreement": 1.0 - float(dice), "student_sam_dice": float(dice), "student_pixels": student_px,
-            "sam_pixels": int(result.refined_mask.sum())}
+            "sam_pixels": int(result.teacher_mask.sum())}
 
 
 def stored_scores(session: Session, model_id: int, digests: list[str]) -> dict[str, dict]:

@@ -23,7 +23,16 @@ from sqlalchemy.orm import Session
 
 from kmine.data import mask_png
 from kmine.metrics import dice_iou
-from kmine.predict import Prediction, Predictor, Prepared, PromptedMask, decode_prompts, full_size, user_prompt_set
+from kmine.predict import (
+    TEACHER_MODES,
+    Prediction,
+    Predictor,
+    Prepared,
+    PromptedMask,
+    decode_prompts,
+    full_size,
+    user_prompt_set,
+)
 from kmine.prompts import PromptConfig
 from kmine.teacher import Teacher
 from server.core.disagreement import disagreement_record, store_scores, stored_scores
@@ -56,7 +65,7 @@ class PredictionService:
                 config = PromptConfig.parse(prompts, n_points=config.n_points)
             except ValueError as err:
                 raise BadInput(str(err)) from None
-        teacher = self.runtime.teacher(model_teacher(model)) if mode == "refine" else None
+        teacher = self.runtime.teacher(model_teacher(model)) if mode in TEACHER_MODES else None
         return predictor, config, teacher
 
     def start(self, model: Model | ModelFiles, image: np.ndarray, mode: str, prompts: str | None = None) -> Pending:
@@ -164,7 +173,7 @@ class PredictionService:
         scores: list[dict] = []
         for start in range(0, len(images), batch):  # a batch at a time: other calls run between
             chunk = images[start:start + batch]
-            pending = [self.start(model, load(), "refine", None) for _, load in chunk]  # run as one batch
+            pending = [self.start(model, load(), "sam", None) for _, load in chunk]  # run as one batch
             scores += [disagreement_record(p.finish(p.future.result())[0]) for p in pending]
         return scores
 

@@ -15,7 +15,7 @@ from webui.client import ApiClient, ApiError
 from webui.views.common import choice_id, error_md, fmt, png_bytes, preferred, rgb, safe
 
 # How the view names the server's modes; one it does not know shows by its own name.
-MODE_LABELS = {"student": "Student", "refine": "Student → SAM"}
+MODE_LABELS = {"student": "Student", "refine": "Student → SAM (vote)", "sam": "Student → SAM's own mask"}
 MODEL_DEFAULT = "model default"  # no prompt kinds sent: the model's own settings
 
 LEGEND = ("<div class='kmine-legend'>"
@@ -123,7 +123,7 @@ class PredictView:
         return result, draw(result, *toggles), metrics_md(result), ""
 
     def ask(self, image, truth, picked, model_id, mode, prompts) -> dict:
-        """The student's answer, and SAM's prompted by it in refine mode, as the view keeps them.
+        """The student's answer, and the one with SAM prompted by it in the other modes, as the view keeps them.
         A picked image is sent as the dataset's bytes, not re-encoded from the display."""
         name, data = picked if picked else ("upload.png", png_bytes(image))
         h, w = image.shape[:2]
@@ -132,10 +132,10 @@ class PredictView:
         student = self.api.predict(name, data, "student", model_id, None, truth_png)
         result = {"image": image, "truth": truth_mask, "student": student["mask_png"], "prompts": [],
                   "answers": {"student": student}}
-        if mode == "refine":  # the same model as the student's answer, even if the active one changed
-            refined = self.api.predict(name, data, "refine", model_id or student["model_id"], prompts, truth_png)
+        if mode != "student":  # the same model as the student's answer, even if the active one changed
+            refined = self.api.predict(name, data, mode, model_id or student["model_id"], prompts, truth_png)
             result.update(sam=refined["mask_png"], prompts=refined["prompts"])
-            result["answers"]["refine"] = refined
+            result["answers"][mode] = refined
         return result
 
 
@@ -163,7 +163,7 @@ def draw(result: dict, show_student: bool, show_prompts: bool, show_sam: bool, s
 def metrics_md(result: dict) -> str:
     """One column per answer: Dice and IoU (with a ground truth), then every timing."""
     answers = result["answers"]
-    cols = [(MODE_LABELS.get(mode, mode), answers[mode]) for mode in ("student", "refine") if answers.get(mode)]
+    cols = [(MODE_LABELS.get(mode, mode), answers[mode]) for mode in answers]
     head = "| | " + " | ".join(n for n, _ in cols) + " |\n|---|" + "---:|" * len(cols) + "\n"
     rows = ""
     if result["truth"] is not None:
@@ -176,7 +176,7 @@ def metrics_md(result: dict) -> str:
         rows += "| SAM encodings run | " + " | ".join(fmt(a.get("teacher_encodes"), 0) for _, a in cols) + " |\n"
     a = cols[-1][1]
     note = (f"Model #{a['model_id']} · {a['width']}×{a['height']} px"
-            + (f" · prompts: {a['prompt_kinds']}" if a["mode"] == "refine" else ""))
+            + (f" · prompts: {a['prompt_kinds']}" if a["mode"] != "student" else ""))
     if result["truth"] is None:
         note += " · add a ground-truth mask to see Dice and IoU"
     return head + rows + "\n" + note

@@ -15,7 +15,7 @@ from kmine.predict import MODES
 from kmine.prompts import PROMPT_CHOICES, PROMPT_KINDS
 from kmine.student.encoders import ENCODERS
 from kmine.teacher import TEACHER_NAMES
-from kmine.training.config import SCHEDULES
+from kmine.training.config import PERTURBATIONS, SCHEDULES, SECOND_PHASE_STARTS
 from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES
 from server.core.devices import JOB_DEVICES
 from server.core.models import JOB_KINDS, JOB_STATUSES, MASK_KINDS, MASK_ORIGINS, SPLIT_PARTS
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     Encoder = str
     Teacher = str
     Schedule = str
+    SecondPhase = str
+    Perturbation = str
     PromptKind = str
     PromptChoice = str
     MultimaskRule = str
@@ -46,6 +48,8 @@ else:
     Encoder = Literal[tuple(ENCODERS)]
     Teacher = Literal[TEACHER_NAMES]
     Schedule = Literal[SCHEDULES]
+    SecondPhase = Literal[SECOND_PHASE_STARTS]
+    Perturbation = Literal[PERTURBATIONS]
     PromptKind = Literal[PROMPT_KINDS]
     PromptChoice = Literal[PROMPT_CHOICES]
     MultimaskRule = Literal[MULTIMASK_RULES]

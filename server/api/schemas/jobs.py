@@ -32,10 +32,12 @@ from server.api.schemas.choices import (
     LabelRule,
     Mode,
     MultimaskRule,
+    Perturbation,
     Pretraining,
     PromptChoice,
     PromptKind,
     Schedule,
+    SecondPhase,
     Subset,
     Teacher,
 )
@@ -146,6 +148,12 @@ class TrainSettings(JobSettings):
     mining_epochs: Epochs | None = Field(_train("mining_epochs"), description="cap of the second phase; null: max_epochs")
     k: Unit = Field(_train("k"), description="BCE weight of the loss")
     lam: float = Field(_train("lam"), ge=0, le=10, description="pseudo-label loss weight")
+    lam_rampup: float = Field(_train("lam_rampup"), ge=0, le=1000,
+                              description="second-phase epochs over which the pseudo-label weight grows from 0")
+    second_phase: SecondPhase = Field(_train("second_phase"), description="fresh: a new optimizer; continue: the "
+                                                                          "supervised phase's")
+    perturb: Perturbation = Field(_train("perturb"), description="strong: the second phase trains on strongly "
+                                                                 "perturbed views")
     seed: Seed = _train("seed")
     teacher: Teacher = _train("teacher")
     prompts: PromptSettings = Field(default_factory=PromptSettings)
@@ -184,6 +192,18 @@ class PretrainSettings(JobSettings):
     projection_dim: int = Field(_simclr("projection_dim"), ge=1, le=4096)
 
 
+class ExperimentStrategySettings(StrategySettings):
+    """An experiment's strategy: pseudo-label settings, and second-phase training settings that
+    differ from the experiment's ``train`` (``kmine.experiment.SECOND_PHASE_KEYS``; omitted: the
+    experiment's). Its control arm trains with the same second-phase settings."""
+
+    perturb: Perturbation | None = None
+    second_phase: SecondPhase | None = None
+    lam: float | None = Field(None, ge=0, le=10)
+    lam_rampup: float | None = Field(None, ge=0, le=1000)
+    mining_epochs: Epochs | None = None
+
+
 StrategyName = Annotated[str, StringConstraints(pattern=STRATEGY_NAME)]
 ExperimentName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
@@ -203,8 +223,8 @@ class ExperimentSettings(JobSettings):
     schedules: list[Schedule] = Field(_experiment("schedules"), min_length=1, max_length=len(SCHEDULES))
     teachers: list[Teacher] = Field(_experiment("teachers"), min_length=1, max_length=len(TEACHER_NAMES))
     prompts: list[PromptChoice] = Field(_experiment("prompts"), min_length=1, max_length=len(PROMPT_CHOICES))
-    strategies: dict[StrategyName, StrategySettings] = Field(
-        default_factory=lambda: {k: StrategySettings(**v) for k, v in _experiment("strategies").items()},
+    strategies: dict[StrategyName, ExperimentStrategySettings] = Field(
+        default_factory=lambda: {k: ExperimentStrategySettings(**v) for k, v in _experiment("strategies").items()},
         min_length=1, max_length=8, description="name (a plain word) → strategy settings")
     seeds: list[Seed] = Field(_experiment("seeds"), min_length=1, max_length=10)
     train: TrainSettings = Field(default_factory=TrainSettings)

@@ -87,7 +87,7 @@ def test_ids_are_bounded_to_the_database(spec):
 
 
 def test_job_settings_are_the_engines(spec):
-    from kmine.experiment import ExperimentConfig
+    from kmine.experiment import SECOND_PHASE_KEYS, ExperimentConfig
     from kmine.prompts import PROMPT_CHOICES, PROMPT_KINDS, PromptConfig
     from kmine.teacher import TEACHER_NAMES
     from kmine.training import TrainConfig
@@ -103,6 +103,7 @@ def test_job_settings_are_the_engines(spec):
     assert set(jobs.TrainSettings.model_fields) == TRAIN_KEYS == fields(TrainConfig) - SERVER_OWNED
     assert set(jobs.PromptSettings.model_fields) == fields(PromptConfig)
     assert set(jobs.StrategySettings.model_fields) == fields(PseudoStrategy)
+    assert set(jobs.ExperimentStrategySettings.model_fields) == fields(PseudoStrategy) | set(SECOND_PHASE_KEYS)
     assert set(jobs.ExperimentSettings.model_fields) == fields(ExperimentConfig) - {"datasets"}
     assert set(jobs.PretrainSettings.model_fields) == fields(SimCLRConfig) - PRETRAIN_SERVER_OWNED | {"method"}
     # defaults are the engine's
