@@ -138,8 +138,9 @@ SECOND_PHASE_KEYS = ("perturb", "second_phase", "lam_rampup", "lam", "mining_epo
 
 
 def split_strategy(settings: dict) -> tuple[dict, dict]:
-    """A strategy's settings as (PseudoStrategy settings, second-phase TrainConfig settings)."""
-    second = {k: v for k, v in settings.items() if k in SECOND_PHASE_KEYS}
+    """A strategy's settings as (PseudoStrategy settings, second-phase TrainConfig settings); a
+    second-phase setting given as None (null) is left to the experiment's ``train``."""
+    second = {k: v for k, v in settings.items() if k in SECOND_PHASE_KEYS and v is not None}
     return {k: v for k, v in settings.items() if k not in SECOND_PHASE_KEYS}, second
 
 
