@@ -53,6 +53,8 @@ def test_predict_writes_full_size_masks_and_overlays(trained, tmp_path):
         assert mask.size == source.size and mask.mode == "L"
         assert set(np.unique(np.array(mask))) <= {0, 255}
         assert Image.open(tmp_path / "out" / f"{name.stem}_overlay.png").size == source.size
+        sam = Image.open(tmp_path / "out" / f"{name.stem}_sam.png")  # SAM's own mask beside refine's vote
+        assert sam.size == source.size and set(np.unique(np.array(sam))) <= {0, 255}
 
 
 def test_evaluate_writes_csv_and_summary(trained, tmp_path):
