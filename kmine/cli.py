@@ -291,8 +291,9 @@ def predict(
             continue
         p = predictor.predict(image, mode.value)
         Image.fromarray(p.mask.astype(np.uint8) * 255).save(out / f"{f.stem}.png")
-        if mode == Mode["refine"] and p.teacher_mask is not None:  # SAM's own mask beside the vote
-            Image.fromarray(p.teacher_mask.astype(np.uint8) * 255).save(out / f"{f.stem}_sam.png")
+        if mode == Mode["refine"]:  # SAM's own mask beside the vote (empty when nothing prompted it)
+            sam = p.teacher_mask if p.teacher_mask is not None else np.zeros_like(p.mask)
+            Image.fromarray(sam.astype(np.uint8) * 255).save(out / f"{f.stem}_sam.png")
         if overlay:
             Image.fromarray(render_overlay(image, p.student_mask, p.refined_mask, p.prompts)).save(out / f"{f.stem}_overlay.png")
     typer.echo(f"wrote {len(files) - failed} masks to {out}" + (f"; {failed} unreadable images skipped" if failed else ""))
