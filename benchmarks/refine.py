@@ -9,7 +9,7 @@ part of configs/splits/kvasir-seg-test100.json) predicted in every mode of
 API deliver masks), scored against its true mask. Prints, from one run, each mode's Dice and
 IoU, its difference from the student alone, the share of images it improves, and its time
 per image; the teacher's encodings are cached in memory, so they are counted once, in the
-first mode that runs the teacher.
+first mode that runs the teacher (and for the first checkpoint only: later ones share the teacher).
 """
 
 from __future__ import annotations
@@ -29,12 +29,16 @@ from kmine.student import read_student_checkpoint
 from kmine.teacher import build_teacher
 
 
-def score(checkpoint: Path, subset: str, frame: str, teacher_name: str | None, limit: int | None) -> dict:
+def score(checkpoint: Path, subset: str, frame: str, teachers: dict, teacher_name: str | None, limit: int | None) -> dict:
+    """``teachers``: by name, shared by the checkpoints, so each image is encoded once per run."""
     config = read_student_checkpoint(checkpoint)["extra"]["config"]
     split = load_split(config["split"]) if config.get("split") else load_split(Path(config["data"]) / "split.json")
     stems = getattr(split, subset)[:limit]
     index = scan_dataset(config["data"])
-    teacher = build_teacher(teacher_name or config["teacher"], cache_items=len(stems) + 8)
+    name = teacher_name or config["teacher"]
+    if name not in teachers:
+        teachers[name] = build_teacher(name, cache_items=len(stems) + 8)
+    teacher = teachers[name]
     predictor = Predictor.from_checkpoint(checkpoint)
     modes = {}
     for mode in MODES:
@@ -60,7 +64,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N images (a quick look)")
     parser.add_argument("--out", type=Path, default=None, help="JSON with every image's scores")
     args = parser.parse_args()
-    results = [score(c, args.subset, args.frame, args.teacher, args.limit) for c in args.checkpoints]
+    teachers: dict = {}
+    results = [score(c, args.subset, args.frame, teachers, args.teacher, args.limit) for c in args.checkpoints]
     print(f"machine: {platform.processor() or platform.machine()}, {platform.node()}")
     print("| checkpoint | mode | Dice | IoU | − student (points) | better / worse than student | s per image |")
     print("|---|---|---|---|---|---|---|")

@@ -217,9 +217,9 @@ class Trainer:
         save_torch(self._state(), self.out_dir / "last.pt")
 
     def _continue_optimizer(self, state: dict | None, checkpoint: Path) -> None:
-        """The supervised phase's Adam moments and learning rate at its best epoch: a fresh
-        Adam's first steps are as large as the initial rate allows, and undo part of what the
-        supervised phase learnt (1.6 to 6 Dice points in BENCHMARKS.md)."""
+        """The supervised phase's Adam moments and learning rate at its best epoch, instead of a
+        fresh Adam whose first steps are as large as the initial rate allows (BENCHMARKS.md
+        measures the second phase's first-epoch fall both ways)."""
         if state is None:
             log.warning("%s holds no optimizer state (written before it kept one): the second phase "
                         "starts with a fresh optimizer", checkpoint)
