@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kmine.experiment import control_settings
+
 
 def history(out: Path, key: str) -> list[dict]:
     path = out / key / "history.jsonl"
@@ -35,10 +37,17 @@ def recipe(row: dict) -> str:
     return f"{name} ({row.get('strategy', 'default')})"
 
 
-def control_of(row: dict) -> str | None:
-    """The control recipe a mining arm is compared with: the one with its second-phase settings."""
+def control_of(row: dict, recipes: dict) -> str | None:
+    """The control recipe a mining arm is compared with: the control arm trained under the
+    settings that change its labelled images' training (``kmine.experiment.control_settings``;
+    an experiment's own ``train`` is taken not to set them), else the one named after its strategy
+    (experiments run before controls were shared)."""
     if row["schedule"] in ("supervised", "extended"):
         return None
+    wanted = control_settings(row.get("strategy_settings") or {}, {})
+    for name, seeds in recipes.items():
+        if name.startswith("extended") and next(iter(seeds.values())).get("strategy_settings", {}) == wanted:
+            return name
     return f"extended ({row.get('strategy', 'default')})"
 
 
@@ -60,7 +69,7 @@ def main() -> None:
         supervised = recipes.get("supervised", {})
         for name, seeds in recipes.items():
             dice = {s: r[f"{sub}_dice_mean"] for s, r in sorted(seeds.items())}
-            control = recipes.get(control_of(next(iter(seeds.values()))) or "", {})
+            control = recipes.get(control_of(next(iter(seeds.values())), recipes) or "", {})
             diffs = [100 * (d - control[s][f"{sub}_dice_mean"]) for s, d in dice.items() if s in control]
             cost, ratio = cost_per_epoch(args.out, seeds, supervised)
             chosen = ", ".join(f"{r.get('selected_val_dice') or 0:.3f}" for r in seeds.values())

@@ -59,8 +59,9 @@ class ExperimentConfig:
     teachers: list[str] = field(default_factory=lambda: [DEFAULT_TEACHER])
     prompts: list[str] = field(default_factory=lambda: ["per-component"])
     # name -> PseudoStrategy settings and second-phase training settings (SECOND_PHASE_KEYS);
-    # "default" is the library's defaults. The control arm runs once per distinct set of
-    # second-phase settings, so it trains under the same perturbation as its mining arms.
+    # "default" is the library's defaults. The control arm runs once per distinct set of the
+    # settings that change it (control_settings), so it trains as its mining arms train their
+    # labelled images.
     strategies: dict[str, dict] = field(default_factory=lambda: {"default": {}})
     seeds: list[int] = field(default_factory=lambda: [0])
     train: dict = field(default_factory=dict)
@@ -134,7 +135,9 @@ class ExperimentConfig:
 
 # Training settings a strategy may set: they change only the second phase, so arms that differ
 # in them still share their supervised arm.
-SECOND_PHASE_KEYS = ("perturb", "second_phase", "lam_rampup", "lam", "mining_epochs")
+SECOND_PHASE_KEYS = ("perturb", "second_phase", "lam_rampup", "lam", "mining_epochs", "labelled_share")
+# Those of them that change a second phase on the labelled images alone (the control's).
+CONTROL_KEYS = ("perturb", "second_phase", "mining_epochs")
 
 
 def split_strategy(settings: dict) -> tuple[dict, dict]:
@@ -142,6 +145,20 @@ def split_strategy(settings: dict) -> tuple[dict, dict]:
     second-phase setting given as None (null) is left to the experiment's ``train``."""
     second = {k: v for k, v in settings.items() if k in SECOND_PHASE_KEYS and v is not None}
     return {k: v for k, v in settings.items() if k not in SECOND_PHASE_KEYS}, second
+
+
+def control_settings(settings: dict, train: dict) -> dict:
+    """The second-phase settings a strategy's same-compute control trains under: those of
+    CONTROL_KEYS that differ, in effect, from the experiment's ``train`` (``perturb: pseudo``
+    leaves labelled images weak, so for the control it is ``none``)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+    def effect(key: str, value):
+        return "none" if key == "perturb" and value == "pseudo" else value
+
+    second = split_strategy(settings)[1]
+    return {k: effect(k, second[k]) for k in CONTROL_KEYS
+            if k in second and effect(k, second[k]) != effect(k, train.get(k, defaults[k]))}
 
 
 def _resolve(d: dict, base: Path) -> dict:
@@ -209,7 +226,7 @@ def plan(config: ExperimentConfig) -> list[Arm]:
                 if "extended" in config.schedules:
                     controls: dict[str, str] = {}  # second-phase settings -> the first strategy naming them
                     for name, settings in config.strategies.items():
-                        second = split_strategy(settings)[1]
+                        second = control_settings(settings, config.train)
                         controls.setdefault(json.dumps(second, sort_keys=True), "default" if not second else name)
                     for second_json, name in controls.items():
                         arms.append(first(ds, fraction, "extended", strategy=name, strategy_settings=json.loads(second_json)))

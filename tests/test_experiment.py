@@ -129,34 +129,41 @@ strategies:
   default: {}
   vote-only: {doubt_weight: 0.5}
   strong: {perturb: strong, second_phase: continue, lam: 1.0, doubt_weight: 0.5}
+  balanced: {perturb: pseudo, labelled_share: 0.5, lam: 1.0, lam_rampup: 1}
 train: {size: 64}
 """
 
 
 def test_strategies_carry_second_phase_settings_and_each_gets_its_control(tmp_path):
     """A strategy may set second-phase training settings: its mining arm trains with them, and the
-    control runs once per distinct set of them, so it trains under the same perturbation."""
+    control runs once per distinct set of those that change it, so it trains under the same
+    perturbation of its labelled images."""
     (tmp_path / "exp.yaml").write_text(SECOND_PHASE)
     config = ExperimentConfig.load(tmp_path / "exp.yaml")
     arms = {a.key: a for a in plan(config)}
     assert list(arms) == [
         "ds/l10/supervised-s0",
-        "ds/l10/extended-s0",  # default and vote-only share their second phase: one control
+        # default, vote-only and balanced (its perturbation and share touch pseudo-labelled
+        # images only, λ weighs them only) train labelled images alike: one control
+        "ds/l10/extended-s0",
         "ds/l10/extended-strong-s0",
         "ds/l10/one-time-mobilesam-per-component-s0",
         "ds/l10/one-time-mobilesam-per-component-vote-only-s0",
         "ds/l10/one-time-mobilesam-per-component-strong-s0",
+        "ds/l10/one-time-mobilesam-per-component-balanced-s0",
     ]
     control = arms["ds/l10/extended-strong-s0"].train_config(config.train)
     mining = arms["ds/l10/one-time-mobilesam-per-component-strong-s0"].train_config(config.train)
     for tc in (control, mining):
-        assert (tc.perturb, tc.second_phase, tc.lam, tc.size) == ("strong", "continue", 1.0, 64)
-    assert mining.strategy.doubt_weight == 0.5 and control.strategy.doubt_weight == 1.0
+        assert (tc.perturb, tc.second_phase, tc.size) == ("strong", "continue", 64)
+    assert mining.lam == 1.0 and mining.strategy.doubt_weight == 0.5 and control.strategy.doubt_weight == 1.0
+    balanced = arms["ds/l10/one-time-mobilesam-per-component-balanced-s0"].train_config(config.train)
+    assert (balanced.perturb, balanced.labelled_share, balanced.lam_rampup) == ("pseudo", 0.5, 1)
     plain = arms["ds/l10/extended-s0"].train_config(config.train)
     assert (plain.perturb, plain.second_phase) == ("none", "fresh")
     bad = SECOND_PHASE.replace("perturb: strong", "perturb: wild")
     (tmp_path / "bad.yaml").write_text(bad)
-    with pytest.raises(ValueError, match="strategy strong: perturb wild unknown; choose one of none, strong"):
+    with pytest.raises(ValueError, match="strategy strong: perturb wild unknown; choose one of none, pseudo, strong"):
         ExperimentConfig.load(tmp_path / "bad.yaml")
 
 

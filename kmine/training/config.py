@@ -16,7 +16,9 @@ from kmine.training.strategy import PseudoStrategy
 SCHEDULES = ("supervised", "one-time", "continuous", "extended")
 MINING_SCHEDULES = ("one-time", "continuous")
 SECOND_PHASE_STARTS = ("fresh", "continue")
-PERTURBATIONS = ("none", "strong")  # what the second phase trains on (kmine.training.perturb)
+# What the second phase trains on (kmine.training.perturb): the weak views only, strongly
+# perturbed views of the pseudo-labelled images (FixMatch's: labelled ones stay weak), or of all.
+PERTURBATIONS = ("none", "pseudo", "strong")
 
 
 @dataclass
@@ -46,9 +48,13 @@ class TrainConfig:
     second_phase: ``fresh`` (the paper's: a new Adam at ``lr``) or ``continue`` (the supervised
         phase's optimizer state and learning rate at its best epoch, so the second phase does
         not start by falling).
-    perturb: ``none``, or ``strong``: in the second phase every image is trained on under
-        strong photometric perturbation and CutMix (:mod:`kmine.training.perturb`), its
-        pseudo-label made on the weak view.
+    perturb: ``none``; ``pseudo``: in the second phase the pseudo-labelled images are trained on
+        under strong photometric perturbation and CutMix (:mod:`kmine.training.perturb`), their
+        pseudo-labels made on the weak view, while labelled images keep their weak view (so the
+        same-compute control trains as with ``none``); ``strong``: every image is perturbed.
+    labelled_share: share of each second-phase batch drawn from the labelled images
+        (:mod:`kmine.training.sampling`); None shuffles labelled and unlabelled images together,
+        so a batch holds the data's own share (the paper's: 10 % at 10 % labels).
     prompts: how the student's probabilities become the teacher's prompts.
     strategy: how the student's and the teacher's masks become a pseudo-label.
     """
@@ -76,6 +82,7 @@ class TrainConfig:
     lam_rampup: float = 0.0
     second_phase: str = "fresh"
     perturb: str = "none"
+    labelled_share: float | None = None
     seed: int = 0
     teacher: str = DEFAULT_TEACHER
     teacher_checkpoint: str | None = None
@@ -103,6 +110,8 @@ class TrainConfig:
                                      ("perturb", self.perturb, PERTURBATIONS)):
             if value not in choices:
                 raise ValueError(f"{name} {shown(value)} unknown; choose one of {', '.join(choices)}")
+        if self.labelled_share is not None and not 0 < self.labelled_share < 1:
+            raise ValueError(f"labelled_share must be in (0, 1) (or null), got {self.labelled_share}")
         if not self.lam_rampup >= 0:
             raise ValueError(f"lam_rampup must be >= 0 epochs, got {self.lam_rampup}")
         if self.teacher not in TEACHER_NAMES:
@@ -130,9 +139,10 @@ class TrainConfig:
     def as_paper(self) -> TrainConfig:
         """This run with the paper's recipe for what the defaults improve on: SAM's mask as the
         pseudo-label (no TTA, vote or larger crop), a fresh optimizer for the second phase, λ
-        0.25 from its first step, no strong perturbation."""
+        0.25 from its first step, no strong perturbation, labelled and unlabelled images
+        shuffled together."""
         return dataclasses.replace(self, strategy=PseudoStrategy.paper(), second_phase="fresh", perturb="none",
-                                   lam=0.25, lam_rampup=0.0)
+                                   lam=0.25, lam_rampup=0.0, labelled_share=None)
 
     def epoch_cap(self, phase: str) -> int:
         """Most epochs of ``phase`` ("supervised", or "mining" for any second phase)."""

@@ -13,8 +13,10 @@ How a pseudo-label is made from the two masks is the run's ``strategy``
 The second phase starts from the best supervised checkpoint, with a fresh optimizer and
 plateau schedule (the paper's) or with the supervised phase's own (``second_phase:
 continue``); its own best checkpoint (by validation loss) is the run's result. With
-``perturb: strong`` the second phase trains on strongly perturbed views
-(:mod:`kmine.training.perturb`) of images whose pseudo-labels come from the weak view.
+``perturb: pseudo`` (or ``strong``) the second phase trains on strongly perturbed views
+(:mod:`kmine.training.perturb`) of the pseudo-labelled (or all) images, whose pseudo-labels
+come from the weak view. With ``labelled_share`` each second-phase batch holds that share of
+labelled images (:mod:`kmine.training.sampling`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from kmine.training.callbacks import Callback, CallbackList
 from kmine.training.config import MINING_SCHEDULES, TrainConfig
 from kmine.training.perturb import cutmix, photometric, step_generator
 from kmine.training.pseudo import PseudoLabeler, PseudoStats
+from kmine.training.sampling import mixed_batches
 from kmine.training.setup import RunData, load_run_data, resolve_device
 from kmine.training.strategy import split_code
 
@@ -294,6 +297,10 @@ class Trainer:
             sampler = RandomSampler(data, replacement=True, num_samples=steps, generator=gen)
             return DataLoader(data, batch_size=self.config.batch_size, sampler=sampler,
                               collate_fn=collate_segmentation)
+        if phase == "mining" and self._mines and self.config.labelled_share is not None:
+            batches = mixed_batches(len(self.data.labelled), len(self.data.unlabelled), self.config.batch_size,
+                                    self.config.labelled_share, self.config.seed, epoch)
+            return DataLoader(data, batch_sampler=batches, collate_fn=collate_segmentation)
         return DataLoader(data, batch_size=self.config.batch_size, shuffle=True, generator=gen,
                           collate_fn=collate_segmentation)
 
@@ -310,7 +317,7 @@ class Trainer:
             now = time.perf_counter()
             seconds["data"] += now - clock  # waiting for the loader
             clock = now
-            strong = phase == "mining" and self.config.perturb == "strong"
+            strong = phase == "mining" and self.config.perturb != "none"
             logits: torch.Tensor | None = None if strong else self.student(batch["image"].to(self.device))
             pseudo_clock = time.perf_counter()
             codes, keep = self._pseudo_targets(phase, batch, logits, stats)
@@ -354,11 +361,16 @@ class Trainer:
     def _strong_step(self, batch: dict, lab: torch.Tensor, keep: torch.Tensor, labels: torch.Tensor,
                      targets: torch.Tensor, weights: torch.Tensor | None, epoch: int, step: int):
         """The student's logits on the strongly perturbed batch, and the targets moved with it
-        (CutMix among the labelled rows, and among the pseudo-labelled rows, apart)."""
+        (CutMix among the labelled rows, and among the pseudo-labelled rows, apart). With
+        ``perturb: pseudo`` the labelled rows keep their weak view."""
         gen = step_generator(self.config.seed, epoch, step)
-        images = photometric(batch["image"], gen)
         weights = torch.ones_like(targets) if weights is None else weights
-        images[lab], labels, _ = cutmix(images[lab], labels.cpu(), torch.ones_like(labels.cpu()), gen)
+        if self.config.perturb == "strong":
+            images = photometric(batch["image"], gen)
+            images[lab], labels, _ = cutmix(images[lab], labels.cpu(), torch.ones_like(labels.cpu()), gen)
+        else:
+            images = batch["image"].to(torch.float32, copy=True)
+            images[keep] = photometric(batch["image"][keep], gen)
         images[keep], targets, weights = cutmix(images[keep], targets.cpu(), weights.cpu(), gen)
         logits = self.student(images.to(self.device))
         return logits, labels.to(self.device), targets.to(self.device), weights.to(self.device)

@@ -52,13 +52,36 @@ def test_lambda_ramps_up_over_the_second_phase(small_config, tmp_path):
     assert trainer._lam("mining", 5, 0, 4) == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("perturb", ["pseudo", "strong"])
 @pytest.mark.parametrize("schedule", ["continuous", "one-time", "extended"])
-def test_strong_perturbation_trains_every_second_phase(small_config, tmp_path, schedule):
-    config = small_config(schedule=schedule, perturb="strong", batch_size=4, max_epochs=1,
+def test_strong_perturbation_trains_every_second_phase(small_config, tmp_path, schedule, perturb):
+    config = small_config(schedule=schedule, perturb=perturb, batch_size=4, max_epochs=1,
                           strategy={"teacher_size": 256, "tta": schedule != "continuous"})
     [mining] = _mining(train(config, tmp_path).history)
     assert mining["sup_loss"] > 0
     assert (mining["pseudo_loss"] > 0) == (schedule != "extended")
+
+
+def test_perturbing_pseudo_labelled_images_leaves_the_control_as_it_was(small_config, tmp_path):
+    # perturb "pseudo" keeps labelled images on their weak view: a control (labelled images only)
+    # trains exactly as with no perturbation, so the plain control is its control.
+    runs = [train(small_config(schedule="extended", perturb=p, max_epochs=1), tmp_path / p).history
+            for p in ("none", "pseudo", "strong")]
+    none, pseudo, strong = (_mining(h)[0]["train_loss"] for h in runs)
+    assert pseudo == pytest.approx(none, rel=1e-5)
+    assert strong != pytest.approx(none, rel=1e-3)
+
+
+def test_a_labelled_share_puts_labelled_images_in_every_second_phase_batch(small_config, tmp_path):
+    trainer = Trainer(small_config(schedule="one-time", labelled_share=0.5, batch_size=4, max_epochs=1,
+                                   strategy={"teacher_size": 256, "tta": False}), tmp_path)
+    [mining] = _mining(trainer.fit().history)
+    assert mining["sup_loss"] > 0 and mining["pseudo_loss"] > 0
+    shares = [int(batch["has_mask"].sum()) for batch in trainer._train_loader("mining", 0)]
+    # 4 labelled and 4 unlabelled images, batch 4: two steps of 2 labelled + 2 pseudo-labelled.
+    assert shares == [2, 2]
+    mixed = Trainer(small_config(schedule="one-time", batch_size=4), tmp_path / "mixed")
+    assert len(mixed._train_loader("mining", 0)) == 2, "an epoch costs the same with or without a share"
 
 
 def test_strong_perturbation_changes_pixels_but_keeps_the_range():

@@ -118,6 +118,9 @@ class StrategySettings(JobSettings):
     min_agreement: Unit = _strategy("min_agreement")
 
 
+Share = Annotated[float, Field(gt=0, lt=1)]
+
+
 def _train(name: str) -> Any:
     return engine_default(TrainConfig, name)
 
@@ -152,8 +155,12 @@ class TrainSettings(JobSettings):
                               description="second-phase epochs over which the pseudo-label weight grows from 0")
     second_phase: SecondPhase = Field(_train("second_phase"), description="fresh: a new optimizer; continue: the "
                                                                           "supervised phase's")
-    perturb: Perturbation = Field(_train("perturb"), description="strong: the second phase trains on strongly "
-                                                                 "perturbed views")
+    perturb: Perturbation = Field(_train("perturb"), description="the second phase trains on strongly perturbed "
+                                                                 "views of the pseudo-labelled images (pseudo) "
+                                                                 "or of all (strong)")
+    labelled_share: Share | None = Field(_train("labelled_share"), description="share of each second-phase batch "
+                                                                               "drawn from the labelled images; null: "
+                                                                               "all shuffled together")
     seed: Seed = _train("seed")
     teacher: Teacher = _train("teacher")
     prompts: PromptSettings = Field(default_factory=PromptSettings)
@@ -202,6 +209,7 @@ class ExperimentStrategySettings(StrategySettings):
     lam: float | None = Field(None, ge=0, le=10)
     lam_rampup: float | None = Field(None, ge=0, le=1000)
     mining_epochs: Epochs | None = None
+    labelled_share: Share | None = None
 
 
 StrategyName = Annotated[str, StringConstraints(pattern=STRATEGY_NAME)]
