@@ -32,6 +32,7 @@ def trained(tmp_path_factory):
     out = kmine(
         "train", COVID, "--out", root / "run", "--split", root / "split.json", "--schedule", "continuous",
         "--epochs", 1, "--size", 128, "--batch-size", 4, "--lr", 1e-3, "--device", "cpu",
+        "--labelled-share", 0.5, "--perturb", "pseudo",
     )
     assert "mining epoch 1" in out.stdout and "best (mining" in out.stdout
     return root
@@ -168,3 +169,5 @@ def test_bad_input_gives_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "sometimes" in proc.stderr
     proc = kmine("train", COVID, "--size", 100, "--out", tmp_path / "r", ok=False)
     assert proc.returncode == 2 and "divisible by 32" in proc.stderr
+    proc = kmine("train", COVID, "--labelled-share", 1.5, "--out", tmp_path / "r", ok=False)
+    assert proc.returncode == 2 and "labelled_share must be in (0, 1)" in proc.stderr
