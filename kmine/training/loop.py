@@ -317,7 +317,9 @@ class Trainer:
             now = time.perf_counter()
             seconds["data"] += now - clock  # waiting for the loader
             clock = now
-            strong = phase == "mining" and self.config.perturb != "none"
+            # "pseudo" perturbs pseudo-labelled rows only: a labelled-only control keeps the weak path.
+            strong = phase == "mining" and (self.config.perturb == "strong"
+                                            or (self.config.perturb == "pseudo" and self._mines))
             logits: torch.Tensor | None = None if strong else self.student(batch["image"].to(self.device))
             pseudo_clock = time.perf_counter()
             codes, keep = self._pseudo_targets(phase, batch, logits, stats)
