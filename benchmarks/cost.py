@@ -10,6 +10,8 @@ Arms start from one supervised student (trained once, here) on the same images: 
 masks, so every arm's epoch visits the same 2N images. Continuous mining runs with and
 without the encode cache, for the paper's pseudo-labels and kmine's default; the printed
 ``targets`` judge each ratio against the issue's (cache <= 1.3 x supervised, no cache >= 5 x cache).
+"Default" arms take ``TrainConfig``'s defaults (since session 11 the ``balanced`` second phase:
+half of each batch labelled, the pseudo-labelled half perturbed); "paper" arms the paper's recipe.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from kmine.predict import Predictor
 from kmine.prompts import PromptConfig
 from kmine.teacher import EncodingCache, build_teacher
 from kmine.training import TrainConfig, Trainer
+from kmine.training.config import PAPER_SECOND_PHASE
 from kmine.training.strategy import PseudoStrategy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,7 +127,8 @@ def main() -> None:
     init = args.work / "warm-start" / "best_supervised.pt"
     everything = Split(**{**json.loads(split.read_text()), "labelled": None, "unlabelled": None})
     save_split(everything, args.work / "cost-split-all.json")
-    paper = dict(base, schedule="continuous", prompts=PromptConfig.parse("points+box"), strategy=PseudoStrategy.paper())
+    paper = dict(base, schedule="continuous", prompts=PromptConfig.parse("points+box"), strategy=PseudoStrategy.paper(),
+                 **PAPER_SECOND_PHASE)
 
     def no_cache():
         return build_teacher("mobilesam", device=args.device, cache=EncodingCache(max_items=0))

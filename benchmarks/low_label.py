@@ -125,10 +125,16 @@ def cost_per_epoch(out: Path, seeds: dict[int, dict], supervised: dict[int, dict
 def _images(out: Path, row: dict) -> int:
     """Images a second-phase epoch trains on: all of the run's train part (the control draws as
     many steps from its labelled images)."""
-    from kmine.data import load_split
+    from kmine.data import load_split, scan_dataset
+    from kmine.training import TrainConfig
+    from kmine.training.setup import resolve_split
 
     config = json.loads((out / row["key"] / "result.json").read_text())["config"]
-    return len(load_split(config["split"]).train)
+    if config["split"]:
+        return len(load_split(config["split"]).train)
+    # No split file: the run made a seeded one from its dataset (which has to be here, then).
+    run = TrainConfig.from_dict(config)
+    return len(resolve_split(run, scan_dataset(run.data)).train)
 
 
 def quality(out: Path, recipes: dict[str, dict[int, dict]]) -> None:

@@ -137,7 +137,7 @@ def train(
     lam_rampup: Annotated[float, typer.Option(help="Second-phase epochs over which λ grows from 0.")] = _TRAIN.lam_rampup,
     second_phase: Annotated[SecondPhase, typer.Option(help="fresh: a new optimizer for the second phase (the paper); continue: the supervised phase's.")] = SecondPhase[_TRAIN.second_phase],
     perturb: Annotated[Perturb, typer.Option(help="The second phase trains on strongly perturbed views (colour, gamma, blur, noise, CutMix) of the pseudo-labelled images (pseudo) or of all (strong).")] = Perturb[_TRAIN.perturb],
-    labelled_share: Annotated[float | None, typer.Option(help="Share of each second-phase batch drawn from the labelled images, e.g. 0.5 (default: labelled and unlabelled shuffled together).")] = _TRAIN.labelled_share,
+    labelled_share: Annotated[float, typer.Option(help="Share of each second-phase batch drawn from the labelled images; 0: labelled and unlabelled shuffled together (the paper's).")] = _TRAIN.labelled_share or 0.0,
     paper: Annotated[bool, typer.Option("--paper", help="The paper's recipe: SAM's mask as the pseudo-label, no TTA or vote, fresh optimizer, λ 0.25, no perturbation, batches as they come (overrides those options).")] = False,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Turn off flips/rotation/transpose.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Optional on-disk store of teacher encodings, reused across runs.")] = None,
@@ -161,7 +161,7 @@ def train(
                 label=pseudo_label, teacher_size=teacher_size or None, tta=tta, multimask=multimask, doubt_weight=doubt_weight
             ),
             early_stop=early_stop, size=size, batch_size=batch_size, lr=lr, k=k, lam=lam, lam_rampup=lam_rampup,
-            second_phase=second_phase.value, perturb=perturb.value, labelled_share=labelled_share, augment=not no_augment,
+            second_phase=second_phase.value, perturb=perturb.value, labelled_share=labelled_share or None, augment=not no_augment,
             cache_dir=str(cache_dir) if cache_dir else None, weights_dir=str(weights_dir) if weights_dir else None,
             device=device,
         )

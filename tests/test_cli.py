@@ -32,10 +32,25 @@ def trained(tmp_path_factory):
     out = kmine(
         "train", COVID, "--out", root / "run", "--split", root / "split.json", "--schedule", "continuous",
         "--epochs", 1, "--size", 128, "--batch-size", 4, "--lr", 1e-3, "--device", "cpu",
-        "--labelled-share", 0.5, "--perturb", "pseudo",
     )
     assert "mining epoch 1" in out.stdout and "best (mining" in out.stdout
     return root
+
+
+def test_train_defaults_to_the_balanced_recipe_and_paper_is_one_switch(trained, tmp_path):
+    config = json.loads((trained / "run" / "result.json").read_text())["config"]
+    recipe = ("lam", "lam_rampup", "perturb", "labelled_share")
+    assert [config[k] for k in recipe] == [1.0, 1.0, "pseudo", 0.5]
+    assert (config["strategy"]["label"], config["strategy"]["doubt_weight"]) == ("fuse", 0.5)
+    kmine("train", COVID, "--out", tmp_path / "paper", "--split", trained / "split.json", "--schedule", "supervised",
+          "--epochs", 1, "--size", 64, "--device", "cpu", "--paper")
+    paper = json.loads((tmp_path / "paper" / "result.json").read_text())["config"]
+    assert [paper[k] for k in recipe] == [0.25, 0.0, "none", None]
+    assert paper["strategy"] == {**config["strategy"], "label": "teacher", "tta": False, "teacher_size": None,
+                                 "doubt_weight": 1.0}
+    kmine("train", COVID, "--out", tmp_path / "mixed", "--split", trained / "split.json", "--schedule", "supervised",
+          "--epochs", 1, "--size", 64, "--device", "cpu", "--labelled-share", 0)
+    assert json.loads((tmp_path / "mixed" / "result.json").read_text())["config"]["labelled_share"] is None
 
 
 def test_predict_writes_full_size_masks_and_overlays(trained, tmp_path):

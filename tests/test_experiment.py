@@ -15,6 +15,8 @@ import yaml
 
 from kmine.experiment import ExperimentConfig, _supervised_of, plan, run_experiment, table
 from kmine.prompts import PromptConfig
+from kmine.training import TrainConfig
+from kmine.training.strategy import PseudoStrategy
 from shared_data import COVID, require
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -156,11 +158,12 @@ def test_strategies_carry_second_phase_settings_and_each_gets_its_control(tmp_pa
     mining = arms["ds/l10/one-time-mobilesam-per-component-strong-s0"].train_config(config.train)
     for tc in (control, mining):
         assert (tc.perturb, tc.second_phase, tc.size) == ("strong", "continue", 64)
-    assert mining.lam == 1.0 and mining.strategy.doubt_weight == 0.5 and control.strategy.doubt_weight == 1.0
+    assert mining.lam == 1.0 and mining.strategy.doubt_weight == 0.5 and control.strategy == PseudoStrategy()
     balanced = arms["ds/l10/one-time-mobilesam-per-component-balanced-s0"].train_config(config.train)
     assert (balanced.perturb, balanced.labelled_share, balanced.lam_rampup) == ("pseudo", 0.5, 1)
     plain = arms["ds/l10/extended-s0"].train_config(config.train)
-    assert (plain.perturb, plain.second_phase) == ("none", "fresh")
+    # The plain control takes the defaults: perturb "pseudo" leaves its labelled images weak.
+    assert (plain.perturb, plain.second_phase, plain.strategy) == (TrainConfig().perturb, "fresh", PseudoStrategy())
     bad = SECOND_PHASE.replace("perturb: strong", "perturb: wild")
     (tmp_path / "bad.yaml").write_text(bad)
     with pytest.raises(ValueError, match="strategy strong: perturb wild unknown; choose one of none, pseudo, strong"):

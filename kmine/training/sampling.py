@@ -33,17 +33,28 @@ def mixed_batches(n_labelled: int, n_unlabelled: int, batch_size: int, share: fl
 
     An epoch takes as many steps as one pass over both sets would (``ceil((L + U) / B)``), so it
     costs what an epoch of the shuffled mix costs; each batch holds ``round(B · share)`` labelled
-    rows (at least one and at most ``B - 1`` while both sets have images).
+    rows (at least one and at most ``B - 1`` while both sets have images). A batch of one image
+    cannot hold both kinds: there a ``share`` of the steps take a labelled image instead.
     """
-    if n_labelled == 0 or n_unlabelled == 0:
-        n_l = batch_size if n_unlabelled == 0 else 0
-    else:
-        n_l = min(batch_size - 1, max(1, round(batch_size * share)))
-    n_u = batch_size - n_l
     steps = math.ceil((n_labelled + n_unlabelled) / batch_size)
-    labelled = stream(n_labelled, seed, 0, epoch * steps * n_l, steps * n_l)
-    unlabelled = stream(n_unlabelled, seed, 1, epoch * steps * n_u, steps * n_u) + n_labelled
-    return [
-        labelled[s * n_l : (s + 1) * n_l].tolist() + unlabelled[s * n_u : (s + 1) * n_u].tolist()
-        for s in range(steps)
-    ]
+    first = epoch * steps  # global step of this epoch's first batch: a resumed run draws the same
+    before = [_labelled_before(g, n_labelled, n_unlabelled, batch_size, share) for g in range(first, first + steps + 1)]
+    n_l = before[-1] - before[0]
+    labelled = stream(n_labelled, seed, 0, before[0], n_l)
+    unlabelled = stream(n_unlabelled, seed, 1, first * batch_size - before[0], steps * batch_size - n_l) + n_labelled
+    batches = []
+    for s in range(steps):
+        lab = slice(before[s] - before[0], before[s + 1] - before[0])
+        start = s * batch_size - lab.start
+        unl = slice(start, start + batch_size - (lab.stop - lab.start))
+        batches.append(labelled[lab].tolist() + unlabelled[unl].tolist())
+    return batches
+
+
+def _labelled_before(step: int, n_labelled: int, n_unlabelled: int, batch_size: int, share: float) -> int:
+    """Labelled rows drawn in the first ``step`` steps of the second phase."""
+    if n_labelled == 0 or n_unlabelled == 0:
+        return step * batch_size if n_unlabelled == 0 else 0
+    if batch_size == 1:
+        return math.floor(step * share + 0.5)
+    return step * min(batch_size - 1, max(1, round(batch_size * share)))

@@ -16,7 +16,7 @@ measured on its own by ``benchmarks/pseudo_quality.py``:
   teacher's mask where its IoU with the student's is at least ``gate_iou``, else the
   student's).
 - ``doubt_weight``: loss weight of pixels where the student's and the teacher's masks
-  differ (1 = the plain loss, 0 = ignore them).
+  differ (1 = the plain loss, the paper's; 0 = ignore them; default ½).
 - ``min_agreement``: no pseudo-label this time when the IoU of the student's and the
   teacher's masks is below it.
 
@@ -51,7 +51,7 @@ class PseudoStrategy:
     label: str = "fuse"
     teacher_weight: float = 0.5
     gate_iou: float = 0.8
-    doubt_weight: float = 1.0
+    doubt_weight: float = 0.5
     min_agreement: float = 0.0
 
     def __post_init__(self) -> None:
@@ -68,7 +68,7 @@ class PseudoStrategy:
     @classmethod
     def paper(cls) -> PseudoStrategy:
         """The paper's recipe: SAM's mask on the student's own crop, no TTA, no vote."""
-        return cls(teacher_size=None, tta=False, multimask="single", label="teacher")
+        return cls(teacher_size=None, tta=False, multimask="single", label="teacher", doubt_weight=1.0)
 
     @property
     def needs_teacher(self) -> bool:

@@ -36,6 +36,18 @@ def test_batches_repeat_for_a_seed_and_epoch_and_differ_otherwise():
     assert mixed_batches(10, 30, 4, 0.5, 1, 2) != mixed_batches(10, 30, 4, 0.5, 2, 2)
 
 
+def test_batches_of_one_image_take_the_share_over_steps():
+    # A batch of one cannot be half labelled: half of the steps take a labelled image instead.
+    epochs = [mixed_batches(10, 30, 1, 0.5, seed=0, epoch=e) for e in range(2)]
+    for batches in epochs:
+        assert len(batches) == 40 and all(len(b) == 1 for b in batches)
+        assert sum(b[0] < 10 for b in batches) == 20
+    drawn = [b[0] for batches in epochs for b in batches]
+    assert sorted(i for i in drawn if i < 10) == sorted(list(range(10)) * 4)
+    assert sorted([i for i in drawn if i >= 10][:30]) == list(range(10, 40)), "each once before any again"
+    assert sum(b[0] < 10 for b in mixed_batches(10, 30, 1, 0.25, seed=0, epoch=0)) == 10
+
+
 def test_one_empty_set_leaves_the_other_whole_batches():
     assert all(len(b) == 4 and max(b) < 10 for b in mixed_batches(10, 0, 4, 0.5, 0, 0))
     assert all(len(b) == 4 and min(b) >= 0 for b in mixed_batches(0, 10, 4, 0.5, 0, 0))

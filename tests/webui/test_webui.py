@@ -361,10 +361,14 @@ def test_jobs_launch_progress_curves_and_table(server, page):
     n_models = len(server["client"].get("/models").json())
     page.locator("#kmine-status").get_by_text(re.compile(rf"\b{n_models} model\(s\)")).wait_for()
 
-    # a second launch, cancelled from the view while it runs
+    # a second launch, with the paper's recipe, cancelled from the view while it runs
     page.locator("#jobs-epochs input").fill("50")
+    page.locator("#jobs-paper input").check()
     page.locator("#jobs-launch").click()
     page.locator("#jobs-message").get_by_text(f"#{job_id + 1}").wait_for()
+    paper = server["client"].get(f"/jobs/{job_id + 1}").json()["config"]
+    assert (paper["lam"], paper["perturb"], paper["strategy"]["label"]) == (0.25, "none", "teacher")
+    assert "paper's recipe" in page.locator("#jobs-message").inner_text() and "lam" not in job["config"]
     detail.get_by_text("running").wait_for()
     page.get_by_text("Cancel selected job").click()
     page.locator("#jobs-cancel-message").get_by_text(f"Asked job #{job_id + 1} to cancel").wait_for()

@@ -75,7 +75,10 @@ class JobsView:
                     epochs = gr.Number(10, label="Max epochs per phase", precision=0, minimum=1, elem_id="jobs-epochs")
                     seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                     size = gr.Number(224, label="Image size", precision=0, minimum=32, elem_id="jobs-size")
-                self.launch_inputs = [self.split, self.schedule, fraction, self.teacher, self.kinds, epochs, seed, size]
+                paper = gr.Checkbox(False, label="The paper's recipe (SAM's mask as the pseudo-label, λ 0.25, no "
+                                                 "perturbation; default: kmine's, measured better)", elem_id="jobs-paper")
+                self.launch_inputs = [self.split, self.schedule, fraction, self.teacher, self.kinds, epochs, seed, size,
+                                      paper]
                 self.launch = gr.Button("Launch", variant="primary", elem_id="jobs-launch")
                 self.message = gr.Markdown(elem_id="jobs-message")
             with gr.Column(scale=3, min_width=420):
@@ -120,18 +123,21 @@ class JobsView:
                 gr.update(**values["teacher"]), gr.update(**values["kinds"])]
 
     # ---- handlers ----
-    def do_launch(self, split_id, schedule, fraction, teacher, kinds, epochs, seed, size):
+    def do_launch(self, split_id, schedule, fraction, teacher, kinds, epochs, seed, size, paper=False):
         if not split_id:
             return error_md("Choose a dataset and a split (make one in Datasets)."), gr.update()
         config = {"schedule": schedule, "teacher": teacher, "max_epochs": int(epochs or 10), "seed": int(seed or 0),
                   "size": int(size or 224), "prompts": prompt_settings(kinds)}
         if fraction:
             config["labelled_fraction"] = float(fraction)
+        if paper:
+            config["paper"] = True
         try:
             job = self.api.submit("train", int(split_id), config)
         except ApiError as err:
             return error_md(err), gr.update()
-        return f"Queued job **#{job['id']}** ({schedule}, {teacher}, {kinds}).", job["id"]
+        recipe = ", the paper's recipe" if paper else ""
+        return f"Queued job **#{job['id']}** ({schedule}, {teacher}, {kinds}{recipe}).", job["id"]
 
     def refresh(self, job_id):
         """Redraw now (after a launch or a row selection)."""

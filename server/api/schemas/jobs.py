@@ -20,7 +20,7 @@ from kmine.experiment import ExperimentConfig
 from kmine.prompts import PROMPT_CHOICES, PromptConfig
 from kmine.teacher import TEACHER_NAMES
 from kmine.training import TrainConfig
-from kmine.training.config import SCHEDULES
+from kmine.training.config import PAPER_SECOND_PHASE, SCHEDULES
 from kmine.training.simclr import SimCLRConfig
 from kmine.training.strategy import PseudoStrategy
 from server.api.schemas.choices import (
@@ -166,6 +166,16 @@ class TrainSettings(JobSettings):
     prompts: PromptSettings = Field(default_factory=PromptSettings)
     strategy: StrategySettings = Field(default_factory=StrategySettings)
     augment: bool = _train("augment")
+    paper: bool = Field(False, description="the paper's recipe: SAM's mask as the pseudo-label (no TTA or vote), a "
+                                           "fresh optimizer, λ 0.25 from the first step, no perturbation, labelled "
+                                           "and unlabelled images shuffled together; overrides those settings")
+
+    def engine_settings(self) -> dict:
+        """The settings the client named, as the engine takes them (``paper`` becomes the paper's values)."""
+        named = self.model_dump(mode="json", exclude_unset=True)
+        if named.pop("paper", False):
+            named |= {**PAPER_SECOND_PHASE, "strategy": dataclasses.asdict(PseudoStrategy.paper())}
+        return named
 
 
 class EvaluateSettings(JobSettings):
@@ -258,6 +268,9 @@ class TrainJob(_JobRequest):
     model_id: ClassVar[None] = None
     config: TrainSettings = Field(default_factory=TrainSettings)
 
+    def stored_config(self) -> dict:
+        return self.config.engine_settings()
+
 
 class EvaluateJob(_JobRequest):
     kind: Literal["evaluate"]
@@ -274,6 +287,12 @@ class ExperimentJob(_JobRequest):
     split_id: DbId = Field(description="the split every arm uses")
     model_id: ClassVar[None] = None
     config: ExperimentSettings = Field(default_factory=ExperimentSettings)
+
+    def stored_config(self) -> dict:
+        stored = super().stored_config()
+        if "train" in stored:
+            stored["train"] = self.config.train.engine_settings()
+        return stored
 
 
 JobRequest = Annotated[TrainJob | EvaluateJob | ExperimentJob, Field(discriminator="kind")]

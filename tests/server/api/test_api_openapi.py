@@ -100,7 +100,8 @@ def test_job_settings_are_the_engines(spec):
     def fields(cls):
         return {f.name for f in dataclasses.fields(cls)}
 
-    assert set(jobs.TrainSettings.model_fields) == TRAIN_KEYS == fields(TrainConfig) - SERVER_OWNED
+    # ``paper``: a switch that the server turns into the paper's values of the others
+    assert set(jobs.TrainSettings.model_fields) - {"paper"} == TRAIN_KEYS == fields(TrainConfig) - SERVER_OWNED
     assert set(jobs.PromptSettings.model_fields) == fields(PromptConfig)
     assert set(jobs.StrategySettings.model_fields) == fields(PseudoStrategy)
     assert set(jobs.ExperimentStrategySettings.model_fields) == fields(PseudoStrategy) | set(SECOND_PHASE_KEYS)
@@ -123,8 +124,11 @@ def test_job_settings_are_the_engines(spec):
                  "PretrainSettings"):
         assert props[name]["additionalProperties"] is False, name
     # every valid default body is one the engine accepts
-    TrainConfig.from_dict({**jobs.TrainSettings().model_dump(mode="json"), "data": "x"})
-    ExperimentConfig(datasets=[], **{**jobs.ExperimentSettings().model_dump(mode="json"), "name": "x"})
+    TrainConfig.from_dict({**jobs.TrainSettings().model_dump(mode="json", exclude={"paper"}), "data": "x"})
+    paper = TrainConfig.from_dict({**jobs.TrainSettings(paper=True).engine_settings(), "data": "x"})
+    assert paper == TrainConfig(data="x").as_paper()
+    experiment = jobs.ExperimentSettings().model_dump(mode="json", exclude={"train": {"paper"}})
+    ExperimentConfig(datasets=[], **{**experiment, "name": "x"})
 
 
 def test_words_keep_one_meaning(spec):

@@ -183,6 +183,21 @@ def test_good_jobs_are_accepted_and_stored_as_sent(quiet_client, data):
                                   "strategies": {"paper": {"label": "teacher", "tta": False}}, "pretrain": {"epochs": 1},
                                   "train": {"max_epochs": 1, "size": 64}, "name": f"experiment-{split}"}
     quiet_client.post(f"/api/v1/jobs/{r.json()['id']}/cancel")
+
+    # The paper's recipe is one switch away: stored as the values the worker will train with.
+    paper = {"second_phase": "fresh", "perturb": "none", "lam": 0.25, "lam_rampup": 0.0, "labelled_share": None,
+             "strategy": {"teacher_size": None, "tta": False, "multimask": "single", "label": "teacher",
+                          "teacher_weight": 0.5, "gate_iou": 0.8, "doubt_weight": 1.0, "min_agreement": 0.0}}
+    r = quiet_client.post("/api/v1/jobs", json={"kind": "train", "split_id": split,
+                                                "config": {**TRAIN, "lam": 3, "paper": True}})
+    assert r.status_code == 201, r.text
+    assert r.json()["config"] == {**TRAIN, **paper}
+    quiet_client.post(f"/api/v1/jobs/{r.json()['id']}/cancel")
+    r = quiet_client.post("/api/v1/jobs", json={"kind": "experiment", "split_id": split, "config": {
+        "fractions": [0.5], "schedules": ["supervised"], "train": {"size": 64, "paper": True}}})
+    assert r.status_code == 201, r.text
+    assert r.json()["config"]["train"] == {"size": 64, **paper}
+    quiet_client.post(f"/api/v1/jobs/{r.json()['id']}/cancel")
     assert_error(quiet_client.post("/api/v1/jobs", json={"kind": "evaluate", "model_id": 987654}), 404, "model 987654 not found")
     assert_error(quiet_client.post("/api/v1/jobs", json={"kind": "train", "split_id": 987654}), 404, "split 987654 not found")
 
