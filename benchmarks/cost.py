@@ -32,8 +32,7 @@ from kmine.predict import Predictor
 from kmine.prompts import PromptConfig
 from kmine.teacher import EncodingCache, build_teacher
 from kmine.training import TrainConfig, Trainer
-from kmine.training.config import PAPER_SECOND_PHASE
-from kmine.training.strategy import PseudoStrategy
+from kmine.training.config import paper_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 KVASIR = ROOT.parent / "shared" / "data" / "kvasir-seg"
@@ -127,8 +126,7 @@ def main() -> None:
     init = args.work / "warm-start" / "best_supervised.pt"
     everything = Split(**{**json.loads(split.read_text()), "labelled": None, "unlabelled": None})
     save_split(everything, args.work / "cost-split-all.json")
-    paper = dict(base, schedule="continuous", prompts=PromptConfig.parse("points+box"), strategy=PseudoStrategy.paper(),
-                 **PAPER_SECOND_PHASE)
+    paper = dict(base, schedule="continuous", prompts=PromptConfig.parse("points+box"), **paper_recipe())
 
     def no_cache():
         return build_teacher("mobilesam", device=args.device, cache=EncodingCache(max_items=0))

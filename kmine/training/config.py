@@ -24,11 +24,13 @@ SECOND_PHASE_STARTS = ("fresh", "continue")
 # What the second phase trains on (kmine.training.perturb): the weak views only, strongly
 # perturbed views of the pseudo-labelled images (FixMatch's: labelled ones stay weak), or of all.
 PERTURBATIONS = ("none", "pseudo", "strong")
-# The paper's second phase, where the defaults differ from it (``TrainConfig.as_paper``; a job's
-# ``paper`` switch); with it, ``PseudoStrategy.paper()``'s pseudo-labels.
-PAPER_SECOND_PHASE: dict[str, Any] = {
-    "second_phase": "fresh", "perturb": "none", "lam": 0.25, "lam_rampup": 0.0, "labelled_share": None,
-}
+
+
+# The paper's recipe where the defaults differ from it: its pseudo-labels and its second phase.
+def paper_recipe() -> dict[str, Any]:
+    """The settings ``TrainConfig.as_paper`` changes, as plain values (also a job's ``paper`` switch)."""
+    return {"strategy": dataclasses.asdict(PseudoStrategy.paper()), "second_phase": "fresh", "perturb": "none",
+            "lam": 0.25, "lam_rampup": 0.0, "labelled_share": None}
 
 
 @dataclass
@@ -152,7 +154,7 @@ class TrainConfig:
         pseudo-label (no TTA, vote or larger crop), a fresh optimizer for the second phase, λ
         0.25 from its first step, no strong perturbation, labelled and unlabelled images
         shuffled together."""
-        return dataclasses.replace(self, strategy=PseudoStrategy.paper(), **PAPER_SECOND_PHASE)
+        return dataclasses.replace(self, **paper_recipe())  # __post_init__ makes the strategy a PseudoStrategy
 
     def epoch_cap(self, phase: str) -> int:
         """Most epochs of ``phase`` ("supervised", or "mining" for any second phase)."""

@@ -20,7 +20,7 @@ from kmine.experiment import ExperimentConfig
 from kmine.prompts import PROMPT_CHOICES, PromptConfig
 from kmine.teacher import TEACHER_NAMES
 from kmine.training import TrainConfig
-from kmine.training.config import PAPER_SECOND_PHASE, SCHEDULES
+from kmine.training.config import SCHEDULES, paper_recipe
 from kmine.training.simclr import SimCLRConfig
 from kmine.training.strategy import PseudoStrategy
 from server.api.schemas.choices import (
@@ -174,7 +174,7 @@ class TrainSettings(JobSettings):
         """The settings the client named, as the engine takes them (``paper`` becomes the paper's values)."""
         named = self.model_dump(mode="json", exclude_unset=True)
         if named.pop("paper", False):
-            named |= {**PAPER_SECOND_PHASE, "strategy": dataclasses.asdict(PseudoStrategy.paper())}
+            named |= paper_recipe()
         return named
 
 
