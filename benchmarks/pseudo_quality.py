@@ -38,9 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def strategies(hi: int) -> list[tuple[str, PromptConfig, PseudoStrategy]]:
     """(name, prompts, strategy): the paper's recipe, then one change at a time, then combinations."""
-    # Built from the paper's recipe, not the library defaults (which are the best row below).
+    # Built from the paper's recipe, not the library defaults; TTA rows before session 12 took all 8 views.
     pb, pbm = PromptConfig.parse("points+box"), PromptConfig.parse("points+box+mask")
-    paper = PseudoStrategy.paper()
+    pc = PromptConfig.parse("per-component")
+    paper = _with(PseudoStrategy.paper(), tta_views=8)
     at = _with(paper, teacher_size=hi)
     return [
         ("student's own mask (self-training)", pb, _with(paper, label="student")),
@@ -58,44 +59,63 @@ def strategies(hi: int) -> list[tuple[str, PromptConfig, PseudoStrategy]]:
         (f"@{hi}: pixel vote 0.5 student + 0.5 SAM", pb, _with(at, label="fuse")),
         (f"@{hi}: TTA + pixel vote", pb, _with(at, tta=True, label="fuse")),
         (f"@{hi}: TTA + multimask agree + pixel vote", pb, _with(at, tta=True, multimask="agree", label="fuse")),
-        (f"@{hi}: TTA + pixel vote, per-component (the library default)", PromptConfig.parse("per-component"),
-         _with(at, tta=True, label="fuse")),
+        (f"@{hi}: TTA + pixel vote, per-component (the default until session 12)", pc, _with(at, tta=True, label="fuse")),
         (f"@{hi}: TTA + gate 0.8", pb, _with(at, tta=True, label="gate")),
         (f"@{hi}: TTA + points+box+mask", pbm, _with(at, tta=True)),
         (f"@{hi}: TTA + points+box+mask + pixel vote", pbm, _with(at, tta=True, label="fuse")),
         ("TTA + points+box+mask + pixel vote, teacher sees the student's crop", pbm, _with(paper, tta=True, label="fuse")),
+        # Session 12: fewer TTA views (cheaper continuous epochs), tighter boxes (prompts at a higher probability).
+        *[(f"@{hi}: TTA {views} views + pixel vote, per-component{_at(p)}{_now(views, p)}",
+           PromptConfig.parse("per-component", threshold=p),
+           _with(at, tta=True, tta_views=views, label="fuse")) for views in (8, 4, 2) for p in (0.5, 0.7, 0.8)],
     ]
+
+
+def _at(threshold: float) -> str:
+    return "" if threshold == 0.5 else f", boxes at probability {threshold}"
+
+
+def _now(views: int, threshold: float) -> str:
+    same = threshold == PromptConfig().threshold
+    return " (the library default)" if same and views == PseudoStrategy().tta_views else ""
 
 
 def _with(strategy: PseudoStrategy, **changes) -> PseudoStrategy:
     return PseudoStrategy(**{**asdict(strategy), **changes})
 
 
-def student_probs(student, images: np.ndarray, tta: bool, batch: int = 16) -> np.ndarray:
+def student_probs(student, images: np.ndarray, views: int, batch: int = 16) -> np.ndarray:
+    """(N, S, S) probabilities: the mean over ``views`` TTA views (1: the plain forward pass)."""
     out = []
     student.eval()
     with torch.inference_mode():
         for start in range(0, len(images), batch):
             x = torch.from_numpy(images[start : start + batch]).permute(0, 3, 1, 2)
-            out.append(tta_probs(student, x) if tta else torch.sigmoid(student(x)[:, 0].float()))
+            out.append(tta_probs(student, x, views))
     return torch.cat(out).numpy()
 
 
-def run(checkpoint: Path, teacher_name: str, hi: int, cache_dir: Path, limit: int | None, batch: int) -> dict:
+def _views(strategy: PseudoStrategy) -> int:
+    return strategy.tta_views if strategy.tta else 1
+
+
+def run(checkpoint: Path, teacher_name: str, hi: int, cache_dir: Path, limit: int | None, batch: int,
+        rows_wanted: list[str] | None = None) -> dict:
     student = load_student(checkpoint)
     config = TrainConfig.from_dict(student.extra["config"])
     data = load_run_data(config)
     n = len(data.unlabelled) if limit is None else min(limit, len(data.unlabelled))
     images = data.unlabelled.images[:n]
     truths = [data.truth[i] for i in range(n)]
+    chosen = [r for r in strategies(hi) if not rows_wanted or any(w in r[0] for w in rows_wanted)]
     clock = time.perf_counter()
-    probs = {tta: student_probs(student, images, tta) for tta in (False, True)}
+    probs = {v: student_probs(student, images, v) for v in sorted({1} | {_views(s) for _, _, s in chosen})}
     student_seconds = time.perf_counter() - clock
     big = {hi: [data.unlabelled.crop_at(i, hi) for i in range(n)]}
     teacher = build_teacher(teacher_name, cache=EncodingCache(max_items=4 * n, disk_dir=cache_dir))
-    own = np.array([dice_iou(p >= 0.5, t)[0] for p, t in zip(probs[False], truths)])
+    own = np.array([dice_iou(p >= 0.5, t)[0] for p, t in zip(probs[1], truths)])
     rows, per_image = [], {}
-    for name, prompts, strategy in strategies(hi):
+    for name, prompts, strategy in chosen:
         labeler = PseudoLabeler(teacher, prompts, strategy, seed=0, score_true_box=name.startswith("SAM sees"))
         stats, dice = PseudoStats(), np.full(n, np.nan)
         clock = time.perf_counter()
@@ -103,7 +123,7 @@ def run(checkpoint: Path, teacher_name: str, hi: int, cache_dir: Path, limit: in
         for start in range(0, n, batch):
             idx = list(range(start, min(n, start + batch)))
             codes = labeler.make(
-                [images[i] for i in idx], [probs[strategy.tta][i] for i in idx], stats, [truths[i] for i in idx],
+                [images[i] for i in idx], [probs[_views(strategy)][i] for i in idx], stats, [truths[i] for i in idx],
                 [big[hi][i] for i in idx] if strategy.teacher_size == hi else None,
             )
             for i, code in zip(idx, codes):
@@ -112,11 +132,12 @@ def run(checkpoint: Path, teacher_name: str, hi: int, cache_dir: Path, limit: in
         per_image[name] = dice
         rows.append(_row(name, prompts, strategy, dice, own, stats, time.perf_counter() - clock, teacher.encode_calls - encodes))
         print(_line(rows[-1]), flush=True)
-    paper = per_image["paper: SAM, points+box, teacher sees the student's crop"]
-    oracle = np.where(np.isnan(paper), own, np.fmax(own, paper))
-    rows.append({"name": "oracle: best of (student, paper's SAM) per image, chosen with the truth",
-                 "dice": float(oracle.mean()), "student_dice": float(own.mean()), "n": n, "oracle": True})
-    print(_line(rows[-1]))
+    paper = per_image.get("paper: SAM, points+box, teacher sees the student's crop")
+    if paper is not None:
+        oracle = np.where(np.isnan(paper), own, np.fmax(own, paper))
+        rows.append({"name": "oracle: best of (student, paper's SAM) per image, chosen with the truth",
+                     "dice": float(oracle.mean()), "student_dice": float(own.mean()), "n": n, "oracle": True})
+        print(_line(rows[-1]))
     return {"rows": rows, "n": n, "student_seconds_plain_and_tta": student_seconds, "checkpoint": str(checkpoint),
             "teacher": teacher_name, "teacher_size": hi, "config": config.to_dict()}
 
@@ -171,9 +192,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N unlabelled images")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--out", type=Path, default=None, help="JSON (and a .md beside it)")
+    parser.add_argument("--rows", nargs="+", help="only the strategies whose name contains one of these")
     args = parser.parse_args()
     start = time.perf_counter()
-    result = run(args.checkpoint, args.teacher, args.teacher_size, args.cache_dir, args.limit, args.batch)
+    result = run(args.checkpoint, args.teacher, args.teacher_size, args.cache_dir, args.limit, args.batch, args.rows)
     result.update(wall_seconds=time.perf_counter() - start, machine=f"{platform.machine()} {torch.get_num_threads()} threads",
                   command="python " + " ".join(__import__("sys").argv))
     print(markdown(result))

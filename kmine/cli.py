@@ -123,7 +123,8 @@ def train(
     negatives: Annotated[int, typer.Option(help="Background points inside the box, at the student's lowest probabilities.")] = 0,
     pseudo_label: Annotated[str, typer.Option(help="Pseudo-label rule: teacher (the paper), student (self-training), fuse (pixel vote of both), gate (teacher if it agrees with the student).")] = _STRATEGY.label,
     teacher_size: Annotated[int, typer.Option(help="Side of the crop the teacher sees (0: the student's training crop).")] = _STRATEGY.teacher_size or 0,
-    tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Prompt from the student's mean over 8 flipped/rotated views.")] = _STRATEGY.tta,
+    tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Prompt from the student's mean over flipped/rotated views.")] = _STRATEGY.tta,
+    tta_views: Annotated[int, typer.Option(help="Views in that mean: 2 (identity, left-right flip), 4 (the flips) or 8 (flips and rotations).")] = _STRATEGY.tta_views,
     multimask: Annotated[str, typer.Option(help="Teacher output: single, or agree (of SAM's candidate masks, the one closest to the student's).")] = _STRATEGY.multimask,
     doubt_weight: Annotated[float, typer.Option(help="Loss weight of pixels where the student's and the teacher's masks differ.")] = _STRATEGY.doubt_weight,
     seed: Annotated[int, typer.Option(help="Seed for splits, shuffling, augmentation, prompts, init.")] = 0,
@@ -158,7 +159,7 @@ def train(
             teacher_checkpoint=str(teacher_checkpoint) if teacher_checkpoint else None,
             prompts=PromptConfig.parse(prompts.value, n_points=n_points, negatives=negatives), seed=seed, max_epochs=epochs,
             strategy=PseudoStrategy(
-                label=pseudo_label, teacher_size=teacher_size or None, tta=tta, multimask=multimask, doubt_weight=doubt_weight
+                label=pseudo_label, teacher_size=teacher_size or None, tta=tta, tta_views=tta_views, multimask=multimask, doubt_weight=doubt_weight
             ),
             early_stop=early_stop, size=size, batch_size=batch_size, lr=lr, k=k, lam=lam, lam_rampup=lam_rampup,
             second_phase=second_phase.value, perturb=perturb.value, labelled_share=labelled_share or None, augment=not no_augment,

@@ -42,6 +42,7 @@ def test_train_defaults_to_the_balanced_recipe_and_paper_is_one_switch(trained, 
     recipe = ("lam", "lam_rampup", "perturb", "labelled_share")
     assert [config[k] for k in recipe] == [1.0, 1.0, "pseudo", 0.5]
     assert (config["strategy"]["label"], config["strategy"]["doubt_weight"]) == ("fuse", 0.5)
+    assert (config["strategy"]["tta"], config["strategy"]["tta_views"]) == (True, 4)  # the four flips
     kmine("train", COVID, "--out", tmp_path / "paper", "--split", trained / "split.json", "--schedule", "supervised",
           "--epochs", 1, "--size", 64, "--device", "cpu", "--paper")
     paper = json.loads((tmp_path / "paper" / "result.json").read_text())["config"]
@@ -49,8 +50,9 @@ def test_train_defaults_to_the_balanced_recipe_and_paper_is_one_switch(trained, 
     assert paper["strategy"] == {**config["strategy"], "label": "teacher", "tta": False, "teacher_size": None,
                                  "doubt_weight": 1.0}
     kmine("train", COVID, "--out", tmp_path / "mixed", "--split", trained / "split.json", "--schedule", "supervised",
-          "--epochs", 1, "--size", 64, "--device", "cpu", "--labelled-share", 0)
-    assert json.loads((tmp_path / "mixed" / "result.json").read_text())["config"]["labelled_share"] is None
+          "--epochs", 1, "--size", 64, "--device", "cpu", "--labelled-share", 0, "--tta-views", 8)
+    mixed = json.loads((tmp_path / "mixed" / "result.json").read_text())["config"]
+    assert (mixed["labelled_share"], mixed["strategy"]["tta_views"]) == (None, 8)
 
 
 def test_predict_writes_full_size_masks_and_overlays(trained, tmp_path):
@@ -182,6 +184,8 @@ def test_bad_input_gives_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "nowhere" in proc.stderr and "Traceback" not in proc.stderr
     proc = kmine("train", COVID, "--schedule", "sometimes", ok=False)
     assert proc.returncode == 2 and "sometimes" in proc.stderr
+    proc = kmine("train", COVID, "--tta-views", 3, "--out", tmp_path / "r", ok=False)
+    assert proc.returncode == 2 and "tta_views must be one of 2, 4, 8, got 3" in proc.stderr
     proc = kmine("train", COVID, "--size", 100, "--out", tmp_path / "r", ok=False)
     assert proc.returncode == 2 and "divisible by 32" in proc.stderr
     proc = kmine("train", COVID, "--labelled-share", 1.5, "--out", tmp_path / "r", ok=False)

@@ -458,9 +458,9 @@ class Trainer:
         log.info("one-time pseudo-labels: %s", summary)
 
     def _tta_probs(self, images: np.ndarray) -> np.ndarray:
-        """(N, S, S, 3) uint8 canonical images -> (N, S, S) mean probability over 8 views."""
+        """(N, S, S, 3) uint8 canonical images -> (N, S, S) mean probability over the strategy's views."""
         x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(self.device)
-        return tta_probs(self.student, x).cpu().numpy()
+        return tta_probs(self.student, x, self.config.strategy.tta_views).cpu().numpy()
 
     def _teacher_images(self, indices: list[int]) -> list[np.ndarray] | None:
         """The unlabelled images at the strategy's ``teacher_size`` (None: the training crops)."""

@@ -36,7 +36,7 @@ class PseudoStats:
     made: int = 0
     skipped: int = 0  # no pixel reached the threshold: no pseudo-label this time
     dropped: int = 0  # the strategy refused the teacher's mask (min_agreement)
-    # tta: the student's 8-view passes; crops: reading the teacher's crops from the image
+    # tta: the student's TTA passes; crops: reading the teacher's crops from the image
     # files; score: the true-box decodes that score the teacher's ceiling (not the method's cost).
     seconds: dict[str, float] = field(
         default_factory=lambda: {k: 0.0 for k in ("tta", "crops", "prompts", "encode", "decode", "score")}

@@ -8,7 +8,10 @@ measured on its own by ``benchmarks/pseudo_quality.py``:
   input size) instead of the student's small training crop; SAM upsamples to 1024 anyway,
   so a 128-px crop gives it a blurred image.
 - ``tta``: the student's probabilities (which become the prompts and the student's side of
-  the vote) are the mean over the 8 dihedral views.
+  the vote) are the mean over ``tta_views`` dihedral views (one of :data:`TTA_VIEWS`: the
+  identity and the left-right flip, the four flips (the default), or all 8 views). Four
+  flips halve the 8 views' cost, which was as much as the student's own training steps in a
+  continuous epoch, for 0.0–0.7 points of pseudo-label Dice (BENCHMARKS.md, session 12).
 - ``multimask``: ``single`` (SAM's first mask) or ``agree`` (of the single and the three
   multimask outputs, the one with the highest IoU with the student's mask).
 - ``label``: ``teacher`` (the paper), ``student`` (self-training: the student's own mask),
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 
 LABEL_RULES = ("teacher", "student", "fuse", "gate")
 MULTIMASK_RULES = ("single", "agree")
+TTA_VIEWS = (2, 4, 8)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class PseudoStrategy:
 
     teacher_size: int | None = 1024
     tta: bool = True
+    tta_views: int = 4
     multimask: str = "single"
     label: str = "fuse"
     teacher_weight: float = 0.5
@@ -59,6 +64,8 @@ class PseudoStrategy:
             raise ValueError(f"pseudo-label rule {shown(self.label)} unknown; choose one of {', '.join(LABEL_RULES)}")
         if self.multimask not in MULTIMASK_RULES:
             raise ValueError(f"multimask rule {shown(self.multimask)} unknown; choose one of {', '.join(MULTIMASK_RULES)}")
+        if self.tta_views not in TTA_VIEWS:
+            raise ValueError(f"tta_views must be one of {', '.join(map(str, TTA_VIEWS))}, got {self.tta_views}")
         if self.teacher_size is not None and self.teacher_size < 32:
             raise ValueError(f"teacher_size must be at least 32 pixels (or null), got {self.teacher_size}")
         for name in ("teacher_weight", "gate_iou", "doubt_weight", "min_agreement"):

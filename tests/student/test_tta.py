@@ -50,3 +50,24 @@ def test_mean_over_the_group_is_equivariant(student, images):
 def test_non_square_images_are_refused(student):
     with pytest.raises(ValueError, match="square images, got \\(64, 96\\)"):
         tta_probs(student, torch.zeros(1, 3, 64, 96, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize(("views", "flip_dims"), [(2, (-1,)), (4, (-1,)), (4, (-2,)), (4, (-2, -1))])
+def test_fewer_views_are_a_subgroup(student, images, views, flip_dims):
+    # The first 2 views (identity, left-right flip) and the first 4 (the flips) are groups too:
+    # the mean over them commutes with their own flips.
+    flipped = tta_probs(student, torch.flip(images, dims=flip_dims), views=views)
+    torch.testing.assert_close(flipped, torch.flip(tta_probs(student, images, views=views), dims=flip_dims), rtol=0, atol=1e-5)
+
+
+def test_one_view_is_the_plain_forward(student, images):
+    student.eval()
+    with torch.inference_mode():
+        plain = torch.sigmoid(student(images))[:, 0]
+    torch.testing.assert_close(tta_probs(student, images, views=1), plain, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("views", [0, 9])
+def test_view_counts_outside_the_group_are_refused(student, images, views):
+    with pytest.raises(ValueError, match=f"1 to 8 views, got {views}"):
+        tta_probs(student, images, views=views)

@@ -70,6 +70,8 @@ def test_unknown_rules_are_refused_with_the_choices():
         PseudoStrategy(label="vote")
     with pytest.raises(ValueError, match="teacher_size"):
         PseudoStrategy(teacher_size=8)
+    with pytest.raises(ValueError, match="tta_views must be one of 2, 4, 8, got 3"):
+        PseudoStrategy(tta_views=3)
 
 
 def test_extended_control_trains_labelled_images_only(small_config, tmp_path):

@@ -16,7 +16,7 @@ from kmine.prompts import PROMPT_CHOICES, PROMPT_KINDS
 from kmine.student.encoders import ENCODERS
 from kmine.teacher import TEACHER_NAMES
 from kmine.training.config import PERTURBATIONS, SCHEDULES, SECOND_PHASE_STARTS
-from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES
+from kmine.training.strategy import LABEL_RULES, MULTIMASK_RULES, TTA_VIEWS
 from server.core.devices import JOB_DEVICES
 from server.core.models import JOB_KINDS, JOB_STATUSES, MASK_KINDS, MASK_ORIGINS, SPLIT_PARTS
 from server.core.roles import TOKEN_ROLES
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     PromptChoice = str
     MultimaskRule = str
     LabelRule = str
+    TtaViews = int
     Subset = str
     Mode = str
     Frame = str
@@ -54,6 +55,7 @@ else:
     PromptChoice = Literal[PROMPT_CHOICES]
     MultimaskRule = Literal[MULTIMASK_RULES]
     LabelRule = Literal[LABEL_RULES]
+    TtaViews = Literal[TTA_VIEWS]
     Subset = Literal[SUBSETS]
     Mode = Literal[MODES]
     Frame = Literal[FRAMES]

@@ -40,6 +40,7 @@ from server.api.schemas.choices import (
     SecondPhase,
     Subset,
     Teacher,
+    TtaViews,
 )
 from server.api.schemas.common import EPOCHS_FROM_1, Answer, DbId, IsoDatetime, Seed, api_epoch, api_record
 from server.services.jobs import EVALUATE_DEFAULTS, PRETRAIN_SERVER_OWNED, SERVER_OWNED, STRATEGY_NAME
@@ -110,6 +111,8 @@ class StrategySettings(JobSettings):
     teacher_size: int | None = Field(_strategy("teacher_size"), ge=32, le=2048,
                                      description="side of the crop the teacher sees; null: the student's crop")
     tta: bool = _strategy("tta")
+    tta_views: TtaViews = Field(_strategy("tta_views"), description="views the TTA mean takes: 2 (identity, left-right "
+                                                                    "flip), 4 (the flips) or 8 (flips and rotations)")
     multimask: MultimaskRule = _strategy("multimask")
     label: LabelRule = _strategy("label")
     teacher_weight: Unit = _strategy("teacher_weight")

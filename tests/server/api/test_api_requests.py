@@ -65,6 +65,8 @@ BAD_TRAIN = [
     ({"strategy": {"label": "vote"}}, "config.strategy.label"),
     ({"strategy": {"teacher_weight": 2}}, "config.strategy.teacher_weight"),
     ({"strategy": {"teacher_size": 8}}, "config.strategy.teacher_size"),
+    ({"strategy": {"tta_views": 3}}, "config.strategy.tta_views"),
+    ({"strategy": {"tta_views": True}}, "config.strategy.tta_views"),
     ([1, 2], "config"),
     ("everything", "config"),
 ]
@@ -186,7 +188,7 @@ def test_good_jobs_are_accepted_and_stored_as_sent(quiet_client, data):
 
     # The paper's recipe is one switch away: stored as the values the worker will train with.
     paper = {"second_phase": "fresh", "perturb": "none", "lam": 0.25, "lam_rampup": 0.0, "labelled_share": None,
-             "strategy": {"teacher_size": None, "tta": False, "multimask": "single", "label": "teacher",
+             "strategy": {"teacher_size": None, "tta": False, "tta_views": 4, "multimask": "single", "label": "teacher",
                           "teacher_weight": 0.5, "gate_iou": 0.8, "doubt_weight": 1.0, "min_agreement": 0.0}}
     r = quiet_client.post("/api/v1/jobs", json={"kind": "train", "split_id": split,
                                                 "config": {**TRAIN, "lam": 3, "paper": True}})
