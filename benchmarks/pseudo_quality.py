@@ -40,7 +40,6 @@ def strategies(hi: int) -> list[tuple[str, PromptConfig, PseudoStrategy]]:
     """(name, prompts, strategy): the paper's recipe, then one change at a time, then combinations."""
     # Built from the paper's recipe, not the library defaults; TTA rows before session 12 took all 8 views.
     pb, pbm = PromptConfig.parse("points+box"), PromptConfig.parse("points+box+mask")
-    pc = PromptConfig.parse("per-component")
     paper = _with(PseudoStrategy.paper(), tta_views=8)
     at = _with(paper, teacher_size=hi)
     return [
@@ -59,12 +58,12 @@ def strategies(hi: int) -> list[tuple[str, PromptConfig, PseudoStrategy]]:
         (f"@{hi}: pixel vote 0.5 student + 0.5 SAM", pb, _with(at, label="fuse")),
         (f"@{hi}: TTA + pixel vote", pb, _with(at, tta=True, label="fuse")),
         (f"@{hi}: TTA + multimask agree + pixel vote", pb, _with(at, tta=True, multimask="agree", label="fuse")),
-        (f"@{hi}: TTA + pixel vote, per-component (the default until session 12)", pc, _with(at, tta=True, label="fuse")),
         (f"@{hi}: TTA + gate 0.8", pb, _with(at, tta=True, label="gate")),
         (f"@{hi}: TTA + points+box+mask", pbm, _with(at, tta=True)),
         (f"@{hi}: TTA + points+box+mask + pixel vote", pbm, _with(at, tta=True, label="fuse")),
         ("TTA + points+box+mask + pixel vote, teacher sees the student's crop", pbm, _with(paper, tta=True, label="fuse")),
         # Session 12: fewer TTA views (cheaper continuous epochs), tighter boxes (prompts at a higher probability).
+        # The first, 8 views at 0.5, is the library default until session 12.
         *[(f"@{hi}: TTA {views} views + pixel vote, per-component{_at(p)}{_now(views, p)}",
            PromptConfig.parse("per-component", threshold=p),
            _with(at, tta=True, tta_views=views, label="fuse")) for views in (8, 4, 2) for p in (0.5, 0.7, 0.8)],
