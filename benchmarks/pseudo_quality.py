@@ -182,26 +182,38 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def student_parser(doc: str, cache_dir: Path) -> argparse.ArgumentParser:
+    """The arguments of a benchmark that labels a trained student's unlabelled images."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path, help="a best_supervised.pt written by training")
     parser.add_argument("--teacher", default="mobilesam")
-    parser.add_argument("--teacher-size", type=int, default=1024, help="side of the larger crop the teacher may see")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "cache" / "encodings")
+    parser.add_argument("--cache-dir", type=Path, default=cache_dir)
     parser.add_argument("--limit", type=int, default=None, help="only the first N unlabelled images")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--out", type=Path, default=None, help="JSON (and a .md beside it)")
+    return parser
+
+
+def main() -> None:
+    parser = student_parser(__doc__, ROOT / "runs" / "cache" / "encodings")
+    parser.add_argument("--teacher-size", type=int, default=1024, help="side of the larger crop the teacher may see")
     parser.add_argument("--rows", nargs="+", help="only the strategies whose name contains one of these")
     args = parser.parse_args()
     start = time.perf_counter()
     result = run(args.checkpoint, args.teacher, args.teacher_size, args.cache_dir, args.limit, args.batch, args.rows)
+    report(result, start, args.out, markdown)
+
+
+def report(result: dict, start: float, out: Path | None, table) -> None:
+    """Add the run's wall time, machine and command to ``result``; print ``table(result)``
+    and write both to ``out`` (JSON, and the table in a .md beside it)."""
     result.update(wall_seconds=time.perf_counter() - start, machine=f"{platform.machine()} {torch.get_num_threads()} threads",
                   command="python " + " ".join(__import__("sys").argv))
-    print(markdown(result))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1))
-        args.out.with_suffix(".md").write_text(markdown(result))
+    print(table(result))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
+        out.with_suffix(".md").write_text(table(result))
 
 
 if __name__ == "__main__":
