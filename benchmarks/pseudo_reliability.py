@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ def run(checkpoint: Path, teacher_name: str, cache_dir: Path, limit: int | None,
     rng = np.random.default_rng(0)
     rows = []
     for start in range(0, n, batch):
-        idx = [i for i in range(start, min(n, start + batch))]
+        idx = list(range(start, min(n, start + batch)))
         sets = {i: extract_prompts(probs[i], prompts, rng) for i in idx}
         todo = [i for i in idx if sets[i]]  # nothing to prompt with: no pseudo-label, nothing to score
         encodings = teacher.encode([data.unlabelled.crop_at(i, big) for i in todo])
@@ -84,7 +85,7 @@ def run(checkpoint: Path, teacher_name: str, cache_dir: Path, limit: int | None,
                          **image_scores(probs[i], logits, float(d.iou_pred), code)})
         print(f"{len(rows)} of {n} images", file=sys.stderr, flush=True)
     return {"images": rows, "n": n, "summary": summarise(rows), "checkpoint": str(checkpoint), "teacher": teacher_name,
-            "strategy": strategy.__dict__, "config": config.to_dict()}
+            "strategy": asdict(strategy), "config": config.to_dict()}
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
