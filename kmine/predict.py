@@ -140,6 +140,8 @@ class Predictor:
         flips: the mean over the 4 flips of each image (test-time augmentation, refine mode)."""
         import torch
 
+        from kmine.student.tta import view_mean
+
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, r in enumerate(ready):
             groups.setdefault(tuple(r.x.shape), []).append(i)
@@ -150,7 +152,7 @@ class Predictor:
                     chunk = members[start:start + self.student_batch]
                     x = ready[chunk[0]].x if len(chunk) == 1 else torch.cat([ready[i].x for i in chunk])
                     x = x.to(self.device)
-                    probs = _flip_mean(self._forward, x) if flips else self._forward(x)
+                    probs = view_mean(self._forward, x, 4) if flips else self._forward(x)
                     for i, out in zip(chunk, probs.unbind(0)):
                         outs[i] = out
         return outs
@@ -272,17 +274,6 @@ def _to_full_size(result: Prediction, height: int, width: int) -> None:
             p.points = (p.points * np.array([sx, sy], np.float32)).astype(np.float32)
         if p.box is not None:
             p.box = (p.box * np.array([sx, sy, sx, sy], np.float32)).astype(np.float32)
-
-
-def _flip_mean(forward, x):
-    """The mean of ``forward``'s (B, 1, H, W) probabilities over the 4 flips of ``x`` (B, 3, H, W),
-    each flipped back (rotations would need square inputs; whole images are not)."""
-    total = None
-    for dims in ((), (-1,), (-2,), (-2, -1)):
-        out = forward(x.flip(dims) if dims else x)
-        out = out.flip(dims) if dims else out
-        total = out if total is None else total + out
-    return total / 4
 
 
 def refine(teacher: Teacher, ready: list[Prepared], results: list[Prediction], vote: bool = True) -> None:
