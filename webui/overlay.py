@@ -29,7 +29,7 @@ def decode_png_mask(data: bytes | str | None) -> np.ndarray | None:
 
 def mask_to_png(mask: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), "L").save(buf, format="PNG")
+    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -59,7 +59,7 @@ def _width(size: tuple[int, int]) -> int:
 
 
 def _outline(mask: np.ndarray, width: int) -> np.ndarray:
-    im = Image.fromarray(mask.astype(np.uint8) * 255, "L")
+    im = Image.fromarray(mask.astype(np.uint8) * 255)
     k = 2 * (width // 2) + 1
     grown = np.asarray(im.filter(ImageFilter.MaxFilter(k))) > 0
     shrunk = np.asarray(im.filter(ImageFilter.MinFilter(k))) > 0

@@ -276,7 +276,7 @@ def mask_png(mask: np.ndarray) -> bytes:
     import io
 
     buf = io.BytesIO()
-    Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(buf, format="PNG")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buf, format="PNG")
     return buf.getvalue()
 
 
