@@ -137,15 +137,20 @@ def main() -> None:
         return build_teacher("mobilesam", device=args.device, cache=EncodingCache(max_items=0))
 
     everything_split = str(args.work / "cost-split-all.json")
+
+    def views_arm(views: int):
+        name = f"continuous-cache-{views}-views"
+        config = TrainConfig(**base, schedule="continuous", strategy=PseudoStrategy(tta_views=views))
+        return lambda: _arm(name, config, args.work, init)
+
     builders = {
         "supervised": lambda: _arm("supervised", TrainConfig(**{**base, "split": everything_split}, schedule="supervised"),
                                    args.work, None),
         "one-time": lambda: _arm("one-time", TrainConfig(**base, schedule="one-time"), args.work, init),
         "continuous-cache": lambda: _arm("continuous-cache", TrainConfig(**base, schedule="continuous"), args.work, init),
-        # The default before session 12: the TTA mean over all 8 views instead of the 4 flips.
-        "continuous-cache-8-views": lambda: _arm(
-            "continuous-cache-8-views", TrainConfig(**base, schedule="continuous", strategy=PseudoStrategy(tta_views=8)),
-            args.work, init),
+        # The TTA mean over 2 views (the image and its left-right flip) or all 8 (the default
+        # before session 12) instead of the 4 flips.
+        **{f"continuous-cache-{n}-views": views_arm(n) for n in (2, 8)},
         # The paper's pseudo-labels (no TTA, SAM on the training crop): the cache's own cost.
         "continuous-cache-paper": lambda: _arm("continuous-cache-paper", TrainConfig(**paper), args.work, init),
         # Without the cache every revisit re-encodes, as a naive implementation would.
@@ -169,12 +174,13 @@ def main() -> None:
     _write(args, report)
 
 
-ARMS = ("supervised", "one-time", "continuous-cache", "continuous-cache-8-views", "continuous-cache-paper",
-        "continuous-no-cache", "continuous-no-cache-paper")
+ARMS = ("supervised", "one-time", "continuous-cache", "continuous-cache-2-views", "continuous-cache-8-views",
+        "continuous-cache-paper", "continuous-no-cache", "continuous-no-cache-paper")
 
 # ratio name: (numerator arm, denominator arm), steady epochs.
 RATIOS = {
     "continuous_cache_over_supervised": ("continuous-cache", "supervised"),
+    "continuous_cache_2_views_over_supervised": ("continuous-cache-2-views", "supervised"),
     "continuous_cache_8_views_over_supervised": ("continuous-cache-8-views", "supervised"),
     "continuous_cache_paper_over_supervised": ("continuous-cache-paper", "supervised"),
     "one_time_over_supervised": ("one-time", "supervised"),
