@@ -139,9 +139,10 @@ def main() -> None:
     everything_split = str(args.work / "cost-split-all.json")
 
     def views_arm(views: int):
-        name = f"continuous-cache-{views}-views"
-        config = TrainConfig(**base, schedule="continuous", strategy=PseudoStrategy(tta_views=views))
-        return lambda: _arm(name, config, args.work, init)
+        # Built when chosen, as the other arms: a config is made only for an arm that runs.
+        return lambda: _arm(f"continuous-cache-{views}-views",
+                            TrainConfig(**base, schedule="continuous", strategy=PseudoStrategy(tta_views=views)),
+                            args.work, init)
 
     builders = {
         "supervised": lambda: _arm("supervised", TrainConfig(**{**base, "split": everything_split}, schedule="supervised"),
