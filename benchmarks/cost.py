@@ -6,8 +6,8 @@ latency, and where an epoch's time goes. All figures come from one run, as ratio
     python benchmarks/cost.py --device cuda ...                                               # on a GPU
 
 Arms start from one supervised student (trained once, here) on the same images: N labelled
-+ N unlabelled Kvasir-SEG train images; ``supervised`` trains on all 2N with their true
-masks, so every arm's epoch visits the same 2N images. Continuous mining runs with and
++ N unlabelled train images of ``--data`` (Kvasir-SEG unless given); ``supervised`` trains on
+all 2N with their true masks, so every arm's epoch visits the same 2N images. Continuous mining runs with and
 without the encode cache, for the paper's pseudo-labels and kmine's default; the printed
 ``targets`` judge each ratio against the issue's (cache <= 1.3 x supervised, no cache >= 5 x cache).
 "Default" arms take ``TrainConfig``'s defaults (since session 11 the ``balanced`` second phase:
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kmine.data import Split, load_image, load_split, save_split
+from kmine.data import DatasetIndex, Split, load_image, load_split, make_split, save_split, scan_dataset
 from kmine.predict import Predictor
 from kmine.prompts import PromptConfig
 from kmine.teacher import EncodingCache, build_teacher
@@ -39,8 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 KVASIR = ROOT.parent / "shared" / "data" / "kvasir-seg"
 
 
-def _subsplit(n: int, n_val: int, out: Path) -> Path:
-    full = load_split(KVASIR / "split.json")
+def _subsplit(index: DatasetIndex, n: int, n_val: int, out: Path) -> Path:
+    # Kvasir-SEG ships its split; a folder without one (the chest X-rays) gets kmine's seeded 80/10/10.
+    given = index.root / "split.json"
+    full = load_split(given) if given.exists() else make_split(index.labelled_stems, seed=0)
     train = full.train[: 2 * n]
     split = Split(train=train, val=full.val[:n_val], labelled=train[:n], unlabelled=train[n:], seed=0)
     path = out / "cost-split.json"
@@ -102,6 +104,7 @@ def prediction_costs(checkpoint: Path, images: list[np.ndarray], repeats: int, d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="dataset folder (images/ + masks/); default Kvasir-SEG")
     parser.add_argument("--n", type=int, default=48, help="labelled images (as many unlabelled)")
     parser.add_argument("--val", type=int, default=16)
     parser.add_argument("--size", type=int, default=160)
@@ -117,13 +120,15 @@ def main() -> None:
     if args.arms and "supervised" not in args.arms:
         parser.error("--arms: the supervised arm is every ratio's denominator; include it")
     args.work.mkdir(parents=True, exist_ok=True)
-    split = _subsplit(args.n, args.val, args.work)
-    images = [load_image(KVASIR / "images" / f"{stem}.jpg") for stem in json.loads(split.read_text())["val"][:8]]
+    data = args.data or KVASIR
+    index = scan_dataset(data)
+    split = _subsplit(index, args.n, args.val, args.work)
+    images = [load_image(index[stem].image_path) for stem in json.loads(split.read_text())["val"][:8]]
     if args.student:
         prediction = prediction_costs(args.student, images, args.repeats, args.device)
         _write(args, {"student": str(args.student), "prediction": prediction})
         return
-    base = dict(data=str(KVASIR), split=str(split), size=args.size, lr=3e-4, max_epochs=args.epochs, early_stop=99,
+    base = dict(data=str(data), split=str(split), size=args.size, lr=3e-4, max_epochs=args.epochs, early_stop=99,
                 device=args.device)
 
     # One supervised student for every arm to start from (1 epoch on the labelled half).
@@ -210,7 +215,7 @@ def _targets(ratios: dict) -> list[dict]:
 
 
 def _write(args, report: dict) -> None:
-    keys = ("n", "val", "size", "epochs", "repeats", "student", "device", "arms", "out")
+    keys = ("data", "n", "val", "size", "epochs", "repeats", "student", "device", "arms", "out")
     words = {k: " ".join(v) if isinstance(v, list) else v for k, v in vars(args).items() if k in keys and v}
     report = {
         "command": "python benchmarks/cost.py " + " ".join(f"--{k} {v}" for k, v in words.items()),
