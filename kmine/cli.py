@@ -129,6 +129,7 @@ def train(
     doubt_weight: Annotated[float, typer.Option(help="Loss weight of pixels where the student's and the teacher's masks differ.")] = _STRATEGY.doubt_weight,
     seed: Annotated[int, typer.Option(help="Seed for splits, shuffling, augmentation, prompts, init.")] = 0,
     epochs: Annotated[int, typer.Option(help="Most epochs per phase (supervised, then mining).")] = 100,
+    mining_epochs: Annotated[int | None, typer.Option(help="Most epochs of the second phase when it should differ from --epochs (the few-labels benchmarks cap it at 12).")] = None,
     early_stop: Annotated[int, typer.Option(help="Epochs without validation-loss improvement that end a phase.")] = 10,
     size: Annotated[int, typer.Option(help="Training size S: shortest side rescaled to S, centre crop S×S (multiple of 32).")] = 224,
     batch_size: Annotated[int, typer.Option(help="Images per batch (labelled and unlabelled together).")] = 8,
@@ -158,6 +159,7 @@ def train(
             schedule=schedule.value, encoder=encoder, encoder_init=str(encoder_init) if encoder_init else None, teacher=teacher.value,
             teacher_checkpoint=str(teacher_checkpoint) if teacher_checkpoint else None,
             prompts=PromptConfig.parse(prompts.value, n_points=n_points, negatives=negatives), seed=seed, max_epochs=epochs,
+            mining_epochs=mining_epochs,
             strategy=PseudoStrategy(
                 label=pseudo_label, teacher_size=teacher_size or None, tta=tta, tta_views=tta_views, multimask=multimask, doubt_weight=doubt_weight
             ),
