@@ -7,8 +7,8 @@ latency, and where an epoch's time goes. All figures come from one run, as ratio
 
 Arms start from one supervised student (trained once, here) on the same images: N labelled
 + N unlabelled train images of ``--data`` (Kvasir-SEG unless given); ``supervised`` trains on
-all 2N with their true masks, so every arm's epoch visits the same 2N images. Continuous mining runs with and
-without the encode cache, for the paper's pseudo-labels and kmine's default; the printed
+all 2N with their true masks, so every arm's epoch visits the same 2N images. Continuous mining
+runs with and without the encode cache, for the paper's pseudo-labels and kmine's default; the printed
 ``targets`` judge each ratio against the issue's (cache <= 1.3 x supervised, no cache >= 5 x cache).
 "Default" arms take ``TrainConfig``'s defaults (since session 11 the ``balanced`` second phase:
 half of each batch labelled, the pseudo-labelled half perturbed); "paper" arms the paper's recipe.

@@ -129,7 +129,7 @@ def train(
     doubt_weight: Annotated[float, typer.Option(help="Loss weight of pixels where the student's and the teacher's masks differ.")] = _STRATEGY.doubt_weight,
     seed: Annotated[int, typer.Option(help="Seed for splits, shuffling, augmentation, prompts, init.")] = 0,
     epochs: Annotated[int, typer.Option(help="Most epochs per phase (supervised, then mining).")] = 100,
-    mining_epochs: Annotated[int | None, typer.Option(help="Most epochs of the second phase when it should differ from --epochs (the few-labels benchmarks cap it at 12).")] = None,
+    mining_epochs: Annotated[int | None, typer.Option(help="Most epochs of the second phase when it should differ from --epochs (the few-labels benchmarks cap it at 12).")] = _TRAIN.mining_epochs,
     early_stop: Annotated[int, typer.Option(help="Epochs without validation-loss improvement that end a phase.")] = 10,
     size: Annotated[int, typer.Option(help="Training size S: shortest side rescaled to S, centre crop S×S (multiple of 32).")] = 224,
     batch_size: Annotated[int, typer.Option(help="Images per batch (labelled and unlabelled together).")] = 8,
