@@ -333,7 +333,7 @@ def test_jobs_launch_progress_curves_and_table(server, page):
     tab(page, "Jobs")
     page.locator("#jobs-split input").first.wait_for()
     page.locator("#jobs-schedule").get_by_text("continuous", exact=True).click()
-    for field, value in (("#jobs-epochs", "3"), ("#jobs-size", "64")):
+    for field, value in (("#jobs-epochs", "3"), ("#jobs-mining-epochs", "2"), ("#jobs-size", "64")):
         page.locator(f"{field} input").fill(value)
     page.locator("#jobs-launch").click()
     page.locator("#jobs-message").get_by_text("Queued job").wait_for()
@@ -356,6 +356,8 @@ def test_jobs_launch_progress_curves_and_table(server, page):
     assert "continuous · mobilesam · per-component" in table and f"#{job_id}" in table
     job = server["client"].get(f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and len(job["metrics"]) >= 2 and job["pseudo_label_quality"]
+    # the second phase ran to its own cap, apart from the first's
+    assert job["config"]["mining_epochs"] == 2 and [m["phase"] for m in job["metrics"]].count("mining") == 2
     assert job["result"]["pseudo_labels_saved"] >= 1  # each unlabelled image's latest, for the Label view
     # the header counts its model without a reload (the dataset keeps its active model: the first one)
     n_models = len(server["client"].get("/models").json())

@@ -76,12 +76,16 @@ class JobsView:
                 self.kinds = gr.Dropdown(**values["kinds"], label="Prompt kinds")
                 with gr.Row():
                     epochs = gr.Number(START_EPOCHS, label="Max epochs per phase", precision=0, minimum=1, elem_id="jobs-epochs")
+                    # 0 leaves the API's default (the second phase capped by max epochs); 12 is the
+                    # length the few-labels benchmarks measured (BENCHMARKS.md, issue 17)
+                    mining_epochs = gr.Number(0, label="Mining epochs (0: as max epochs)", precision=0, minimum=0,
+                                              elem_id="jobs-mining-epochs")
                     seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                     size = gr.Number(224, label="Image size", precision=0, minimum=32, elem_id="jobs-size")
                 paper = gr.Checkbox(False, label="The paper's recipe (SAM's mask as the pseudo-label, λ 0.25, no "
                                                  "perturbation; default: kmine's, measured better)", elem_id="jobs-paper")
-                self.launch_inputs = [self.split, self.schedule, fraction, self.teacher, self.kinds, epochs, seed, size,
-                                      paper]
+                self.launch_inputs = [self.split, self.schedule, fraction, self.teacher, self.kinds, epochs, mining_epochs, seed,
+                                      size, paper]
                 self.launch = gr.Button("Launch", variant="primary", elem_id="jobs-launch")
                 self.message = gr.Markdown(elem_id="jobs-message")
             with gr.Column(scale=3, min_width=420):
@@ -126,13 +130,15 @@ class JobsView:
                 gr.update(**values["teacher"]), gr.update(**values["kinds"])]
 
     # ---- handlers ----
-    def do_launch(self, split_id, schedule, fraction, teacher, kinds, epochs, seed, size, paper=False):
+    def do_launch(self, split_id, schedule, fraction, teacher, kinds, epochs, mining_epochs, seed, size, paper=False):
         if not split_id:
             return error_md("Choose a dataset and a split (make one in Datasets)."), gr.update()
         config = {"schedule": schedule, "teacher": teacher, "max_epochs": int(epochs or START_EPOCHS), "seed": int(seed or 0),
                   "size": int(size or 224), "prompts": prompt_settings(kinds)}
         if fraction:
             config["labelled_fraction"] = float(fraction)
+        if mining_epochs:
+            config["mining_epochs"] = int(mining_epochs)
         if paper:
             config["paper"] = True
         try:
